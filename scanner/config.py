@@ -1,0 +1,210 @@
+"""Loading and validating ``config.toml``.
+
+The file is parsed with :mod:`tomllib` and validated with pydantic models, so
+that an error names the key, the value and what was expected. Credentials are
+never written in the file: a source names an environment variable or a file
+that holds them, and :func:`read_secret` reads it at the moment of use.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(Exception):
+    """A config (or contract register, or HR export) that cannot be used, and why."""
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo such as ``token_evn`` must not be ignored silently.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Strict):
+    url: str = Field("sqlite:///nhiscan.db", description="SQLAlchemy URL; relative SQLite paths resolve against the config file")
+    key_file: str = Field("nhiscan.key", description="per-installation HMAC key for secret hashes; created if missing")
+
+
+class ReportsConfig(_Strict):
+    dir: str = "reports"
+    formats: list[Literal["json", "markdown"]] = ["json", "markdown"]
+
+
+class FileSource(_Strict):
+    file: str
+
+
+class GitHubSource(_Strict):
+    """One GitHub tenant: github.com or an Enterprise Server (``base_url``)."""
+
+    name: str = "github"
+    base_url: str = "https://api.github.com"
+    orgs: list[str] = Field(min_length=1)
+    token_env: str | None = None
+    token_file: str | None = None
+    # GitHub App auth: the only way to list fine-grained PAT grants.
+    app_id: int | None = None
+    app_private_key_file: str | None = None
+    app_private_key_env: str | None = None
+    installation_ids: dict[str, int] = Field(default_factory=dict, description="org -> installation id; looked up when absent")
+    per_page: int = Field(100, ge=1, le=100)
+    timeout: float = Field(30.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    resolve_member_emails: bool = True
+    # GitHub has no "service account" type: machine users are ordinary User accounts.
+    # Logins matching these fnmatch patterns are treated as non-human.
+    machine_user_patterns: list[str] = Field(default_factory=lambda: ["svc-*", "*-bot", "*[[]bot]", "bot-*"])
+    inventories: list[str] | None = Field(None, description="limit the sweep to these inventories; all when absent")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_key_prefix(cls, v: str) -> str:
+        if not v or any(c in v for c in ": /"):
+            raise ValueError("must be non-empty and contain no ':', '/' or spaces (it prefixes record keys)")
+        return v
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> "GitHubSource":
+        has_token = bool(self.token_env or self.token_file)
+        has_app = self.app_id is not None and bool(self.app_private_key_file or self.app_private_key_env)
+        if not (has_token or has_app):
+            raise ValueError(
+                "needs credentials: token_env or token_file, and/or app_id with app_private_key_file or app_private_key_env"
+            )
+        if self.app_id is not None and not (self.app_private_key_file or self.app_private_key_env):
+            raise ValueError("app_id is set but neither app_private_key_file nor app_private_key_env is")
+        return self
+
+
+class SourcesConfig(_Strict):
+    github: list[GitHubSource] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "SourcesConfig":
+        names = [s.name for s in self.github]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+class OwnershipMapping(_Strict):
+    """An explicit owner for a record the APIs cannot attribute (e.g. an App installation)."""
+
+    key: str
+    owner: str  # email
+    evidence: str = "config ownership mapping"
+
+
+class IdentityConfig(_Strict):
+    # source name -> {login: email}: how a GitHub login maps to a person when the API shows no email.
+    logins: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Email domains that belong to us; owners elsewhere are third parties.
+    internal_domains: list[str] = Field(default_factory=list)
+
+
+class ScheduleConfig(_Strict):
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+
+class Config(_Strict):
+    store: StoreConfig = StoreConfig()
+    reports: ReportsConfig = ReportsConfig()
+    contracts: FileSource | None = None
+    people: FileSource | None = None
+    sources: SourcesConfig = SourcesConfig()
+    identity: IdentityConfig = IdentityConfig()
+    ownership: list[OwnershipMapping] = Field(default_factory=list)
+    schedule: ScheduleConfig = ScheduleConfig()
+    rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    # Set by load_config: the folder relative paths resolve against.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config against the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def store_url(self) -> str:
+        url = self.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+            return prefix + str(self.path(url[len(prefix):]))
+        return url
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"{origin}: invalid configuration"]
+    for e in err.errors():
+        loc = _toml_path(e["loc"])
+        value = e.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {loc or '<top level>'}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def _toml_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "model-")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def parse_config(data: dict[str, Any], *, origin: str = "config", base_dir: Path | None = None) -> Config:
+    """Validate a parsed TOML document; raise :class:`ConfigError` naming every bad key."""
+    try:
+        config = Config.model_validate({**data, "base_dir": base_dir or Path.cwd()})
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, origin)) from None
+    from detectors.rules import validate_rule_settings  # rules own their thresholds
+
+    problems = validate_rule_settings(config.rules)
+    if problems:
+        raise ConfigError(f"{origin}: invalid configuration\n" + "\n".join(f"  {p}" for p in problems))
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config file: {err.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    return parse_config(data, origin=str(path), base_dir=path.resolve().parent)
+
+
+def read_secret(config: Config, *, env: str | None, file: str | None, what: str) -> str:
+    """Read a credential named by the config; the value is returned, never logged."""
+    if env:
+        value = os.environ.get(env)
+        if value:
+            return value.strip()
+        if not file:
+            raise ConfigError(f"{what}: environment variable {env} is not set or empty")
+    if file:
+        p = config.path(file)
+        try:
+            return p.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise ConfigError(f"{what}: cannot read credential file {p}: {err.strerror}") from None
+    raise ConfigError(f"{what}: no credential configured")
