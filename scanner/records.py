@@ -214,6 +214,11 @@ class CollectResult:
     records: list[Record] = field(default_factory=list)
     coverage: list[InventoryStatus] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Inventory-name prefixes the collector enumerated completely this sweep (e.g.
+    # "github:acme/" once the org's repo list was read). A previously seen
+    # inventory under such a prefix that was not reported again (its repo was
+    # deleted) is gone; any other unreported inventory is kept as not refreshed.
+    complete_scopes: list[str] = field(default_factory=list)
 
 
 # --- serialisation ------------------------------------------------------------
