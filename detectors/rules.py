@@ -1,0 +1,482 @@
+"""Rules over the trust graph: which access paths outlived the reason they were granted.
+
+One rule is one function with its metadata beside it (Prowler style): id,
+title, severity, OWASP NHI Top 10 id, NIST CSF 2.0 subcategory, remediation
+and its tunable thresholds with defaults. A rule is pure: ``(graph, context)
+-> findings``; the clock comes in through the context so tests can move time.
+
+A finding's fingerprint is the rule id plus the subject key, hashed: stable
+across sweeps, never a timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Iterator
+
+import networkx as nx
+
+from graph.queries import (
+    Owner,
+    contract_ended,
+    contracts_of,
+    covered,
+    is_departed,
+    owners,
+    reach,
+    record,
+    sponsor_of,
+    sponsors,
+)
+from scanner.records import Account, Contract, Credential, Privilege, Record, Status
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: str
+    owasp: str
+    nist: str
+    remediation: str
+    params: dict[str, Any]
+    check: Callable[["RuleContext"], Iterable[dict[str, Any]]]
+    description: str = ""
+
+
+@dataclass
+class RuleContext:
+    graph: nx.MultiDiGraph
+    now: datetime
+    params: dict[str, Any]
+    rule: Rule | None = None
+    stale_keys: set[str] = field(default_factory=set)
+
+    @property
+    def today(self):
+        return self.now.date()
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(*, id: str, title: str, severity: str, owasp: str, nist: str, remediation: str, **params: Any):
+    def register(fn: Callable[[RuleContext], Iterable[dict[str, Any]]]) -> Callable:
+        RULES[id] = Rule(id, title, severity, owasp, nist, remediation, {"enabled": True, "severity": severity, **params}, fn, (fn.__doc__ or "").strip())
+        return fn
+
+    return register
+
+
+def validate_rule_settings(settings: dict[str, dict[str, Any]]) -> list[str]:
+    """Problems in the ``[rules.*]`` tables of the config: unknown rules, keys, or wrong types."""
+    problems = []
+    for rule_id, values in settings.items():
+        r = RULES.get(rule_id)
+        if r is None:
+            problems.append(f"rules.{rule_id}: unknown rule (known: {', '.join(sorted(RULES))})")
+            continue
+        if not isinstance(values, dict):
+            problems.append(f"rules.{rule_id}: expected a table of thresholds, got {values!r}")
+            continue
+        for k, v in values.items():
+            if k not in r.params:
+                problems.append(f"rules.{rule_id}.{k}: unknown threshold (known: {', '.join(sorted(r.params))})")
+            elif k == "severity" and v not in SEVERITIES:
+                problems.append(f"rules.{rule_id}.severity: expected one of {', '.join(SEVERITIES)}, got {v!r}")
+            elif type(r.params[k]) is not type(v) and not (isinstance(r.params[k], float) and isinstance(v, int)):
+                problems.append(f"rules.{rule_id}.{k}: expected {type(r.params[k]).__name__}, got {v!r}")
+            elif isinstance(v, int) and not isinstance(v, bool) and v < 0:
+                problems.append(f"rules.{rule_id}.{k}: expected a value >= 0, got {v!r}")
+    return problems
+
+
+def evaluate(
+    g: nx.MultiDiGraph, now: datetime, settings: dict[str, dict[str, Any]] | None = None, stale_keys: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Run every enabled rule; findings sorted by severity then rule then subject."""
+    settings = settings or {}
+    out: dict[str, dict[str, Any]] = {}
+    for r in RULES.values():
+        params = {**r.params, **settings.get(r.id, {})}
+        if not params["enabled"]:
+            continue
+        ctx = RuleContext(g, now, params, r, stale_keys or set())
+        for f in r.check(ctx):
+            out[f["fingerprint"]] = f
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(out.values(), key=lambda f: (order[f["severity"]], f["rule_id"], f["subject"]["key"]))
+
+
+# --- what the rules look at ---------------------------------------------------------
+
+# Credential kinds that stand for an access path someone must own. Actions
+# secrets and webhooks live in a repo's settings and are owned by its admins;
+# flagging each as "owner missing" would be noise.
+ACCOUNTABLE_CREDENTIALS = ("deploy_key", "fine_grained_pat", "classic_pat", "ssh_key", "access_token", "api_token", "client_secret", "access_key")
+# Kinds for which the vendor lets the creator choose an expiry.
+EXPIRABLE = ("fine_grained_pat", "classic_pat", "access_token", "api_token", "client_secret", "access_key")
+NON_HUMAN_ACCOUNTS = ("bot", "app_installation", "service_account", "app")
+
+
+def is_active(rec: Record, now: datetime) -> bool:
+    status = getattr(rec, "status", Status.ACTIVE)
+    if status != Status.ACTIVE:
+        return False
+    expires = getattr(rec, "expires_at", None)
+    return expires is None or expires > now
+
+
+def access_paths(g: nx.MultiDiGraph, now: datetime, *, humans: bool = False) -> Iterator[Record]:
+    """Active NHIs: credentials (not plain variables) and non-human accounts.
+
+    With ``humans=True`` also third-party human accounts (outside
+    collaborators), which are access paths of a contract too.
+    """
+    for _key, data in g.nodes(data=True):
+        rec = data["record"]
+        if isinstance(rec, Credential) and rec.credential_type != "actions_variable" and is_active(rec, now):
+            yield rec
+        elif isinstance(rec, Account) and is_active(rec, now):
+            if (not rec.is_human and rec.account_type in NON_HUMAN_ACCOUNTS) or (humans and rec.is_human and rec.third_party):
+                yield rec
+
+
+def subject_type(rec: Record) -> str:
+    return getattr(rec, "credential_type", None) or getattr(rec, "account_type", None) or rec.kind
+
+
+def _days(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 86400)
+
+
+# --- finding assembly -----------------------------------------------------------------
+
+
+def fingerprint(rule_id: str, subject_key: str) -> str:
+    return hashlib.sha256(f"{rule_id}|{subject_key}".encode()).hexdigest()[:20]
+
+
+def _owner_dict(o: Owner, today) -> dict[str, Any]:
+    p = o.person
+    return {
+        "email": p.email if p else None,
+        "name": p.name if p else None,
+        "account": o.account_key,
+        "status": ("departed" if is_departed(p, today) else p.status) if p else "unresolved",
+        "in_hr": bool(p and p.source == "hr"),
+        "manager": p.manager_email if p else None,
+        "role": o.role,
+        "confidence": round(o.confidence, 2),
+        "evidence": list(o.evidence),
+    }
+
+
+def make_finding(ctx: RuleContext, subject: Record, why: str, evidence: Iterable[str] = (), *, severity: str | None = None,
+                 extra_inventories: Iterable[str] = ()) -> dict[str, Any]:
+    """A finding with everything a person needs to act: owner, sponsor, contract, reach, remedy."""
+    g, r = ctx.graph, ctx.rule
+    assert r is not None
+    today = ctx.today
+    own = owners(g, subject.key)
+    spons = sponsors(g, subject.key)
+    contracts = contracts_of(g, subject.key)
+    reaches = reach(g, subject.key)
+    inventories = {subject.inventory, *extra_inventories}
+    for o in own:
+        if o.person:
+            inventories.add(o.person.inventory)
+        if o.account_key:
+            inventories.add(record(g, o.account_key).inventory)
+    for c, _ in contracts:
+        inventories.add(c.inventory)
+    for s in spons:
+        if s.person:
+            inventories.add(s.person.inventory)
+    inventories.discard("inferred")
+    return {
+        "fingerprint": fingerprint(r.id, subject.key),
+        "rule_id": r.id,
+        "title": r.title,
+        "severity": severity or ctx.params.get("severity", r.severity),
+        "owasp": r.owasp,
+        "nist": r.nist,
+        "subject": {
+            "key": subject.key,
+            "name": subject.name,
+            "type": subject_type(subject),
+            "source": subject.source,
+            "url": subject.url,
+            "stale": subject.key in ctx.stale_keys,
+        },
+        "why": why,
+        "evidence": list(evidence),
+        "owners": [_owner_dict(o, today) for o in own],
+        "sponsors": [
+            {
+                "contract": s.contract.contract_id,
+                "email": s.person.email if s.person else s.contract.sponsor_email,
+                "status": ("departed" if is_departed(s.person, today) else s.person.status) if s.person else "missing",
+                "in_hr": bool(s.person and s.person.source == "hr"),
+                "manager": s.person.manager_email if s.person else None,
+                "evidence": list(s.evidence),
+            }
+            for s in spons
+        ],
+        "contracts": [
+            {"id": c.contract_id, "counterparty": c.counterparty, "kind": c.contract_type, "end": c.end.isoformat() if c.end else None,
+             "status": "ended" if contract_ended(c, today) else c.status, "evidence": ev}
+            for c, ev in contracts
+        ],
+        "reach": [{"key": x.resource_key, "name": x.name, "level": x.level.name.lower(), "path": list(x.path)} for x in reaches[:50]],
+        "reach_total": len(reaches),
+        "remediation": r.remediation,
+        "inventories": sorted(inventories),
+    }
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+@rule(
+    id="contract-ended",
+    title="Contract ended, access still active",
+    severity="critical",
+    owasp="NHI1",
+    nist="PR.AA-05",
+    remediation="Revoke the access path now (remove the key, token, installation or collaborator); "
+    "if the relationship continues, renew the contract in the register and attest it.",
+)
+def contract_ended_access(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """Anything a contract covers that is still active after the contract ended or was terminated."""
+    for subj in access_paths(ctx.graph, ctx.now, humans=True):
+        ended = [(c, ev) for c, ev in contracts_of(ctx.graph, subj.key) if contract_ended(c, ctx.today)]
+        if not ended:
+            continue
+        c, ev = ended[0]
+        when = f"on {c.end.isoformat()}" if c.end else f"(status {c.status})"
+        yield make_finding(
+            ctx, subj,
+            f"Contract {c.contract_id} with {c.counterparty} ended {when}, but {subject_type(subj)} '{subj.name}' is still active.",
+            [ev] + [f"contract {o.contract_id} ended" for o, _ in ended[1:]],
+        )
+
+
+@rule(
+    id="credential-outlives-contract",
+    title="Credential outlives its contract",
+    severity="high",
+    owasp="NHI7",
+    nist="PR.AA-01",
+    remediation="Set the credential's expiry on or before the contract end date, or replace it with one that expires.",
+)
+def credential_outlives_contract(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """A credential under a running contract that expires after the contract ends, or never."""
+    for subj in access_paths(ctx.graph, ctx.now):
+        if not isinstance(subj, Credential):
+            continue
+        for c, ev in contracts_of(ctx.graph, subj.key):
+            if c.end is None or contract_ended(c, ctx.today):
+                continue  # open-ended contracts have nothing to outlive; ended ones are contract-ended's
+            if subj.expires_at is None:
+                why = f"'{subj.name}' never expires, but contract {c.contract_id} ({c.counterparty}) ends on {c.end.isoformat()}."
+            elif subj.expires_at.date() > c.end:
+                why = (f"'{subj.name}' expires on {subj.expires_at.date().isoformat()}, "
+                       f"{(subj.expires_at.date() - c.end).days} days after contract {c.contract_id} ends on {c.end.isoformat()}.")
+            else:
+                continue
+            yield make_finding(ctx, subj, why, [ev])
+            break
+
+
+@rule(
+    id="contract-ending-soon",
+    title="Contract ends soon and still has active access",
+    severity="medium",
+    owasp="NHI1",
+    nist="PR.AA-05",
+    remediation="Ask the sponsor to renew and attest the contract, or plan the revocation of every access path listed before the end date.",
+    days=30,
+)
+def contract_ending_soon(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """A contract ending within N days that still has active access paths (one finding per contract)."""
+    horizon = ctx.today + timedelta(days=ctx.params["days"])
+    for _key, data in ctx.graph.nodes(data=True):
+        c = data["record"]
+        if not isinstance(c, Contract) or c.end is None or contract_ended(c, ctx.today) or c.end > horizon:
+            continue
+        live = [(k, ev) for k, ev in covered(ctx.graph, c.key) if is_active(record(ctx.graph, k), ctx.now)]
+        if not live:
+            continue
+        days_left = (c.end - ctx.today).days
+        evidence = [f"{record(ctx.graph, k).name} ({subject_type(record(ctx.graph, k))}): {ev}" for k, ev in live]
+        f = make_finding(ctx, c, f"Contract {c.contract_id} with {c.counterparty} ends in {days_left} days ({c.end.isoformat()}) "
+                         f"and still has {len(live)} active access path(s).", evidence,
+                         extra_inventories=[record(ctx.graph, k).inventory for k, _ in live])
+        sponsor = sponsor_of(ctx.graph, c.key)
+        if sponsor:
+            f["sponsors"] = [{"contract": c.contract_id, "email": sponsor.email, "status": sponsor.status,
+                              "in_hr": sponsor.source == "hr", "manager": sponsor.manager_email, "evidence": ["contract register sponsor"]}]
+        yield f
+
+
+@rule(
+    id="owner-missing",
+    title="No accountable owner or sponsor",
+    severity="medium",
+    owasp="NHI1",
+    nist="PR.AA-01",
+    remediation="Name an owner: map the account to a person in the config ([identity] or [[ownership]]), "
+    "or cover it by a contract with a sponsor; revoke it if nobody claims it.",
+)
+def owner_missing(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """An NHI for which no accountable human resolves: no owner person, no contract sponsor in HR."""
+    for subj in access_paths(ctx.graph, ctx.now):
+        if isinstance(subj, Credential) and subj.credential_type not in ACCOUNTABLE_CREDENTIALS:
+            continue
+        own = owners(ctx.graph, subj.key)
+        people = [o for o in own if o.person is not None]
+        spons = [s for s in sponsors(ctx.graph, subj.key) if s.person is not None]
+        if people or spons:
+            continue
+        if own:
+            why = f"'{subj.name}' names owner account(s) {', '.join(o.label for o in own)}, but no person could be resolved for them."
+        else:
+            why = f"No owner or contract sponsor is recorded for {subject_type(subj)} '{subj.name}'."
+        missing_sponsor = [s for s in sponsors(ctx.graph, subj.key) if s.person is None]
+        yield make_finding(ctx, subj, why, [f"contract {s.contract.contract_id} has no sponsor" for s in missing_sponsor])
+
+
+@rule(
+    id="owner-departed",
+    title="Owner or sponsor has departed",
+    severity="high",
+    owasp="NHI1",
+    nist="PR.AA-05",
+    remediation="Transfer ownership to a current employee (re-issue the credential under their name) or revoke it; "
+    "for a contract, name a new sponsor in the register.",
+)
+def owner_departed(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """The owner or sponsor of an active NHI has left per HR, and nobody current owns it."""
+    for subj in access_paths(ctx.graph, ctx.now):
+        own = [o for o in owners(ctx.graph, subj.key) if o.person]
+        spons = [s for s in sponsors(ctx.graph, subj.key) if s.person]
+        gone_owners = [o for o in own if is_departed(o.person, ctx.today)]
+        gone_sponsors = [s for s in spons if is_departed(s.person, ctx.today)]
+        if not (gone_owners or gone_sponsors):
+            continue
+        reasons = [f"owner {o.person.email} departed" + (f" on {o.person.end_date.isoformat()}" if o.person.end_date else "") for o in gone_owners]
+        reasons += [f"contract {s.contract.contract_id} sponsor {s.person.email} departed" for s in gone_sponsors]
+        evidence = [" -> ".join(o.evidence) for o in gone_owners] + [" -> ".join(s.evidence) for s in gone_sponsors]
+        yield make_finding(ctx, subj, f"{subject_type(subj)} '{subj.name}' is still active but its " + "; ".join(reasons) + ".", evidence)
+
+
+@rule(
+    id="excessive-privilege",
+    title="Privilege exceeds what an NHI should hold",
+    severity="high",
+    owasp="NHI5",
+    nist="PR.AA-05",
+    remediation="Reduce the permission to what the integration needs (read-only deploy key, narrower App permissions, "
+    "selected repositories, repo-level secret), or split it.",
+    min_level="admin",
+    flag_write_deploy_keys=True,
+    flag_org_wide_secrets=True,
+    third_party_severity="critical",
+)
+def excessive_privilege(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """Admin/owner-level NHIs, write deploy keys, org-wide secrets; third-party holders weigh more."""
+    threshold = Privilege.parse(ctx.params["min_level"])
+    for subj in access_paths(ctx.graph, ctx.now):
+        why = None
+        level = getattr(subj, "privilege", Privilege.READ)
+        stype = subject_type(subj)
+        if stype == "deploy_key" and level >= Privilege.WRITE and ctx.params["flag_write_deploy_keys"]:
+            why = f"Deploy key '{subj.name}' can push (write access), not read-only."
+        elif stype == "actions_secret" and subj.attributes.get("level") == "org" and subj.attributes.get("visibility") in ("all", "private") \
+                and ctx.params["flag_org_wide_secrets"]:
+            why = f"Organization secret '{subj.name}' is visible to {subj.attributes.get('visibility')} repositories."
+        elif level >= threshold and stype not in ("actions_secret", "webhook"):
+            perms = subj.attributes.get("permissions") if hasattr(subj, "attributes") else None
+            detail = f" ({', '.join(subj.scopes)})" if getattr(subj, "scopes", ()) else (f" ({_fmt_perms(perms)})" if perms else "")
+            why = f"{stype} '{subj.name}' holds {level.name.lower()}-level privilege{detail}."
+        if not why:
+            continue
+        third = bool(contracts_of(ctx.graph, subj.key)) or getattr(subj, "third_party", False)
+        sev = ctx.params["third_party_severity"] if third else None
+        yield make_finding(ctx, subj, why + (" It is held by a third party." if third else ""), [], severity=sev)
+
+
+def _fmt_perms(perms: Any) -> str:
+    if isinstance(perms, dict):
+        flat = []
+        for k, v in sorted(perms.items()):
+            if isinstance(v, dict):
+                flat += [f"{k}.{kk}:{vv}" for kk, vv in sorted(v.items())]
+            else:
+                flat.append(f"{k}:{v}")
+        return ", ".join(flat)
+    return str(perms)
+
+
+@rule(
+    id="dormant",
+    title="Dormant NHI still valid",
+    severity="medium",
+    owasp="NHI1",
+    nist="PR.AA-05",
+    remediation="Revoke the unused credential; if it is still needed, confirm with its owner and set an expiry.",
+    days=90,
+)
+def dormant(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """Not used for N days (or never used and older than N days), and still valid."""
+    cutoff = ctx.now - timedelta(days=ctx.params["days"])
+    for subj in access_paths(ctx.graph, ctx.now):
+        if isinstance(subj, Credential):
+            if not subj.usage_tracked:
+                continue
+            last, created = subj.last_used_at, subj.created_at
+        else:
+            last, created = subj.last_active_at, subj.created_at
+            if last is None:
+                continue  # the API gave no activity for this account; absence is not dormancy
+        if last is not None and last < cutoff:
+            yield make_finding(ctx, subj, f"'{subj.name}' was last used {last.date().isoformat()}, {_days(ctx.now - last)} days ago "
+                               f"(threshold {ctx.params['days']}).", [f"last used: {last.isoformat()}"])
+        elif last is None and created is not None and created < cutoff:
+            yield make_finding(ctx, subj, f"'{subj.name}' has never been used since it was created {_days(ctx.now - created)} days ago.",
+                               [f"created: {created.isoformat()}", "last used: never"])
+
+
+@rule(
+    id="long-lived-credential",
+    title="Long-lived, never-expiring or unrotated credential",
+    severity="medium",
+    owasp="NHI7",
+    nist="PR.AA-01",
+    remediation="Rotate the credential and give it an expiry (at most the configured lifetime); prefer short-lived tokens "
+    "(GitHub App installation tokens, OIDC) over static secrets.",
+    max_lifetime_days=366,
+    rotation_days=365,
+)
+def long_lived(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """Never expires (where the vendor allows an expiry), lives longer than allowed, or not rotated for N days."""
+    for subj in access_paths(ctx.graph, ctx.now):
+        if not isinstance(subj, Credential) or subj.credential_type == "webhook":
+            continue
+        reasons = []
+        if subj.credential_type in EXPIRABLE and subj.expires_at is None:
+            reasons.append("never expires")
+        elif subj.expires_at and subj.created_at and _days(subj.expires_at - subj.created_at) > ctx.params["max_lifetime_days"]:
+            reasons.append(f"lifetime of {_days(subj.expires_at - subj.created_at)} days exceeds {ctx.params['max_lifetime_days']}")
+        rotated = subj.rotated_at or subj.created_at
+        if rotated and _days(ctx.now - rotated) > ctx.params["rotation_days"]:
+            reasons.append(f"not rotated for {_days(ctx.now - rotated)} days (since {rotated.date().isoformat()})")
+        if reasons:
+            yield make_finding(ctx, subj, f"{subject_type(subj)} '{subj.name}': " + "; ".join(reasons) + ".",
+                               [f"created: {subj.created_at.isoformat() if subj.created_at else 'unknown'}",
+                                f"expires: {subj.expires_at.isoformat() if subj.expires_at else 'never'}"])
