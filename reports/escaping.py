@@ -1,0 +1,32 @@
+"""Escaping tenant text for the medium it lands in (DESIGN.md invariant 4).
+
+Names, titles and descriptions come from tenants and are untrusted: a token
+named ``<script>`` or ``*bold* | col`` must render as the literal text.
+One function per medium, all here so a reviewer can audit them together.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+
+
+def strip_control(text: str) -> str:
+    """Remove control characters and bidi overrides (terminal escapes, spoofed names)."""
+    return _CONTROL.sub("", text)
+
+
+def escape_markdown(value: object) -> str:
+    """Literal text inside Markdown (tables included): no emphasis, links, HTML or column breaks."""
+    text = strip_control(str(value)).replace("\r", " ").replace("\n", " ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def escape_terminal(value: object) -> str:
+    """Literal text for rich output: no markup tags, no escape sequences."""
+    from rich.markup import escape
+
+    return escape(strip_control(str(value)))
