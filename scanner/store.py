@@ -291,9 +291,10 @@ class Store:
                 if ch.change == NEW:
                     row = FindingRow(fingerprint=ch.fingerprint, rule_id=f["rule_id"], severity=f["severity"],
                                      subject_key=f["subject"]["key"], status="open", first_seen_sweep=sweep_id,
-                                     last_seen_sweep=sweep_id, data=f)
+                                     last_seen_sweep=sweep_id, data=f, refreshed=not f["subject"].get("stale"))
                 elif ch.change in (OPEN, REGRESSED):
-                    row.status, row.data, row.severity, row.last_seen_sweep, row.refreshed = "open", f, f["severity"], sweep_id, True
+                    row.status, row.data, row.severity, row.last_seen_sweep = "open", f, f["severity"], sweep_id
+                    row.refreshed = not f["subject"].get("stale")
                     if ch.change == REGRESSED:
                         row.regressions += 1
                         row.resolved_sweep = row.resolved_at = None
