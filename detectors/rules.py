@@ -334,21 +334,39 @@ def contract_ending_soon(ctx: RuleContext) -> Iterator[dict[str, Any]]:
     "or cover it by a contract with a sponsor; revoke it if nobody claims it.",
 )
 def owner_missing(ctx: RuleContext) -> Iterator[dict[str, Any]]:
-    """An NHI for which no accountable human resolves: no owner person, no contract sponsor in HR."""
+    """An NHI for which no accountable human resolves: no owner person, no contract sponsor in HR.
+
+    When an HR export is loaded, a person it does not list (an outside
+    contributor's email, a sponsor address with a typo) is not accountable.
+    """
+    hr_loaded = any(d["kind"] == "person" and d["record"].source == "hr" for _k, d in ctx.graph.nodes(data=True))
+
+    def accountable(p) -> bool:
+        return p is not None and (p.source == "hr" or not hr_loaded)
+
     for subj in access_paths(ctx.graph, ctx.now):
         if isinstance(subj, Credential) and subj.credential_type not in ACCOUNTABLE_CREDENTIALS:
             continue
         own = owners(ctx.graph, subj.key)
-        people = [o for o in own if o.person is not None]
-        spons = [s for s in sponsors(ctx.graph, subj.key) if s.person is not None]
-        if people or spons:
+        spons = sponsors(ctx.graph, subj.key)
+        if any(accountable(o.person) for o in own) or any(accountable(s.person) for s in spons):
             continue
-        if own:
-            why = f"'{subj.name}' names owner account(s) {', '.join(o.label for o in own)}, but no person could be resolved for them."
+        evidence = []
+        for o in own:
+            if o.person:
+                evidence.append(f"owner {o.person.email} is not in the HR export ({' -> '.join(o.evidence)})")
+            else:
+                evidence.append(f"owner account {o.label} has no known person ({' -> '.join(o.evidence)})")
+        for s in spons:
+            if s.contract.sponsor_email is None:
+                evidence.append(f"contract {s.contract.contract_id} has no sponsor")
+            else:
+                evidence.append(f"contract {s.contract.contract_id} sponsor {s.contract.sponsor_email} is not in the HR export")
+        if own or spons:
+            why = f"No accountable person resolves for {subject_type(subj)} '{subj.name}'."
         else:
             why = f"No owner or contract sponsor is recorded for {subject_type(subj)} '{subj.name}'."
-        missing_sponsor = [s for s in sponsors(ctx.graph, subj.key) if s.person is None]
-        yield make_finding(ctx, subj, why, [f"contract {s.contract.contract_id} has no sponsor" for s in missing_sponsor])
+        yield make_finding(ctx, subj, why, evidence)
 
 
 @rule(

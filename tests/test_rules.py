@@ -247,3 +247,12 @@ def test_every_rule_has_its_metadata():
         assert r.owasp.startswith("NHI") and r.nist.startswith("PR.AA-")
         assert r.severity in ("critical", "high", "medium", "low", "info")
         assert r.remediation and r.description
+
+
+def test_sponsor_not_in_hr_is_not_accountable_once_hr_is_loaded():
+    app = Account(key="a", source="github", inventory="i", name="umbrella-sync", login="umbrella-sync", account_type="bot", is_human=False)
+    c = contract("umbrella", end=TODAY + timedelta(days=200), sponsor="ghost@acme.example", name_patterns=("umbrella-*",))
+    found = run([person("alice@acme.example"), app, c])
+    assert found[("owner-missing", "a")]["evidence"] == ["contract umbrella sponsor ghost@acme.example is not in the HR export"]
+    # Without any HR data, the sponsor's email is the best we have: not flagged.
+    assert ("owner-missing", "a") not in run([app, c])
