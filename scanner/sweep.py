@@ -54,7 +54,6 @@ def _file_collector(name: str, inventory: str, load: Callable[[], tuple[list, li
 def collector_jobs(config: Config, hmac_key: bytes, now: datetime, progress: Progress | None) -> dict[str, Callable[[], CollectResult]]:
     """One zero-argument job per configured source."""
     from scanner import registers
-    from scanner.collectors import github
 
     jobs: dict[str, Callable[[], CollectResult]] = {}
     if config.contracts:
@@ -65,6 +64,8 @@ def collector_jobs(config: Config, hmac_key: bytes, now: datetime, progress: Pro
         jobs["hr"] = lambda: _file_collector("hr", "hr:people", lambda: registers.load_people(path_p))
     for src in config.sources.github:
         def run(src=src) -> CollectResult:
+            from scanner.collectors import github
+
             cb = (lambda msg: progress(src.name, msg)) if progress else None
             return github.collect(src, config, hmac_key=hmac_key, progress=cb)
         jobs[src.name] = run
