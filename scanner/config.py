@@ -53,7 +53,7 @@ class GitHubSource(_Strict):
     app_private_key_env: str | None = None
     installation_ids: dict[str, int] = Field(default_factory=dict, description="org -> installation id; looked up when absent")
     per_page: int = Field(100, ge=1, le=100)
-    timeout: float = Field(30.0, gt=0)
+    timeout: int = Field(30, gt=0, description="seconds per HTTP request")
     max_retries: int = Field(5, ge=0)
     resolve_member_emails: bool = True
     # GitHub has no "service account" type: machine users are ordinary User accounts.

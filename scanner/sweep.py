@@ -84,6 +84,7 @@ def collect_all(config: Config, hmac_key: bytes, now: datetime, progress: Progre
                 res = fut.result()
             except Exception as err:  # noqa: BLE001 - one broken source must not stop the sweep
                 log.error("source %s failed: %s", name, type(err).__name__)
+                log.debug("source %s traceback", name, exc_info=True)
                 res = CollectResult(source=name, coverage=[InventoryStatus(source=name, inventory=f"{name}:*", ok=False,
                                                                             reason=f"collector failed: {type(err).__name__}: {_safe_text(err)}")])
             if progress:
