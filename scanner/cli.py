@@ -20,6 +20,7 @@ from scanner.config import Config, ConfigError, load_config
 console = Console()
 err_console = Console(stderr=True)
 
+MAX_GAPS_SHOWN = 10
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
@@ -81,9 +82,12 @@ def print_summary(summary: dict, sweep_id: int) -> None:
     console.print(table)
     cov = summary.get("coverage", {})
     console.print(f"coverage: {cov.get('read', 0)} of {cov.get('inventories', 0)} inventories read")
-    for gap in cov.get("not_read", []):
+    gaps = cov.get("not_read", [])
+    for gap in gaps[:MAX_GAPS_SHOWN]:
         kept = f" (kept {gap['carried']} records from earlier sweeps)" if gap.get("carried") else ""
         console.print(f"  [yellow]not read[/yellow] {esc(gap['inventory'])}: {esc(gap['reason'])}{kept}")
+    if len(gaps) > MAX_GAPS_SHOWN:
+        console.print(f"  ... and {len(gaps) - MAX_GAPS_SHOWN} more inventories not read (the report lists them all)")
 
 
 @main.command()
@@ -105,7 +109,10 @@ def findings(config_path: str, status: str, rule_id: str | None, fmt: str) -> No
     from scanner.store import Store
 
     config = _load(config_path)
-    rows = Store(config.store_url).findings(status=status, rule=rule_id)
+    from detectors.rules import SEVERITIES
+
+    order = {name: i for i, name in enumerate(SEVERITIES)}
+    rows = sorted(Store(config.store_url).findings(status=status, rule=rule_id), key=lambda r: (order.get(r.severity, 9), r.rule_id))
     if fmt == "json":
         out = []
         for r in rows:
@@ -146,9 +153,14 @@ def rules() -> None:
               help="Where the demo writes its config, database and reports.")
 def demo(workdir: str) -> None:
     """Start the sandbox with the bundled estate, sweep it, and print where the report is."""
+    from sandbox.estate import EstateError
     from scanner.demo import run_demo
 
-    run_demo(Path(workdir))
+    try:
+        run_demo(Path(workdir))
+    except (EstateError, ConfigError) as err:
+        err_console.print(f"[red]error:[/red] {esc(err)}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover
