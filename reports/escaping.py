@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+# Only what is special inside a line: emphasis, code, links/images, tables, strikethrough.
+# Tenant text never starts a line in our reports, so block markers (#, -, 1.) are inert.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def strip_control(text: str) -> str:
@@ -23,6 +25,12 @@ def escape_markdown(value: object) -> str:
     text = strip_control(str(value)).replace("\r", " ").replace("\n", " ")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def markdown_code(value: object) -> str:
+    """Literal text inside a Markdown code span, where backslash escapes do not work."""
+    text = strip_control(str(value)).replace("\r", " ").replace("\n", " ").replace("`", "'")
+    return f"`{text}`"
 
 
 def escape_terminal(value: object) -> str:

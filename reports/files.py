@@ -15,6 +15,7 @@ from typing import Any
 
 from detectors.rules import SEVERITIES
 from reports.escaping import escape_markdown as md
+from reports.escaping import markdown_code
 from scanner.config import Config
 from scanner.store import Store
 
@@ -135,7 +136,7 @@ def _finding_md(f: dict[str, Any]) -> list[str]:
     subj = f["subject"]
     tag = {"new": " (new)", "regressed": " (regressed)", "unrefreshed": " (source not read this sweep)"}.get(f.get("change") or "", "")
     out = [f"### [{f['severity'].upper()}] {md(f['title'])}: {md(subj['name'])}{tag}", ""]
-    out.append(f"- **Subject:** {md(subj['type'])} `{md(subj['key'])}`" + (" — data from an earlier sweep" if subj.get("stale") else ""))
+    out.append(f"- **Subject:** {md(subj['type'])} {markdown_code(subj['key'])}" + (" — data from an earlier sweep" if subj.get("stale") else ""))
     out.append(f"- **Why:** {md(f['why'])}")
     for o in f.get("owners", []):
         who = o["email"] or o["account"]
@@ -145,7 +146,9 @@ def _finding_md(f: dict[str, Any]) -> list[str]:
     for sp in f.get("sponsors", []):
         out.append(f"- **Sponsor:** {md(sp['email'] or 'none named')} ({md(sp['status'])}) for contract {md(sp['contract'])}")
     for c in f.get("contracts", []):
-        out.append(f"- **Contract:** {md(c['id'])} {md(c['counterparty'])}, {md(c['status'])}, ends {md(c['end'] or 'open-ended')} — {md(c['evidence'])}")
+        when = f"ended {c['end']}" if c["status"] == "ended" and c["end"] else (f"ends {c['end']}" if c["end"] else "open-ended")
+        status = "" if c["status"] == "ended" else f"{md(c['status'])}, "
+        out.append(f"- **Contract:** {md(c['id'])} {md(c['counterparty'])}: {status}{md(when)} — {md(c['evidence'])}")
     if f.get("reach"):
         shown = ", ".join(f"{md(r['name'])} ({r['level']})" for r in f["reach"][:8])
         more = f" and {f['reach_total'] - 8} more" if f["reach_total"] > 8 else ""

@@ -19,7 +19,7 @@ HOSTILE = "<img src=x onerror=alert(1)> | *pwn* [x](http://evil)"
 def test_escape_markdown_neutralises_html_tables_links_and_emphasis():
     out = escape_markdown(HOSTILE + "\nnext")
     assert "<" not in out and ">" not in out
-    assert "\\|" in out and "\\*pwn\\*" in out and "\\[x\\]\\(http://evil\\)" in out
+    assert "\\|" in out and "\\*pwn\\*" in out and "\\[x\\](http://evil)" in out
     assert "\n" not in out
 
 
@@ -64,7 +64,7 @@ def test_reports_are_written_escaped_and_state_coverage(tmp_path):
     data = json.loads((tmp_path / "reports" / "latest.json").read_text())
     assert {p.name for p in paths} == {f"sweep-{sid}.json", f"sweep-{sid}.md"}
     assert "<img" not in md and "&lt;img" in md
-    assert "fine\\-grained PATs need GitHub App auth" in md
+    assert "fine-grained PATs need GitHub App auth" in md
     # The JSON agrees with the store: the same open fingerprints.
     assert {f["fingerprint"] for f in data["findings"] if f["status"] == "open"} == {r.fingerprint for r in store.findings()}
     assert data["coverage"][0] == {"source": "github", "inventory": "github:acme:pat_grants", "ok": False, "count": 0,
