@@ -1345,9 +1345,9 @@ class _Collector:
             who = "token" if token_gh is not None else "App installation"
             reason = f"organization {org} could not be read with the {who}: " + describe_error(
                 err, "membership of the organization", source.timeout)
-            self._gap_org(org, reason, skip=("pat_grants",) if app_gh is not None else ())
-            if app_gh is not None and "pat_grants" in self.wanted:
-                self._pat_grants(org, app_gh, app_problem)
+            self._gap_org(org, reason, skip=("pat_grants",))
+            if "pat_grants" in self.wanted:
+                self._pat_grants(org, app_gh, app_problem)  # its own credential: the App
             return
 
         inv = lambda short: inventory_name(src, org, short)  # noqa: E731
