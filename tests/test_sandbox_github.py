@@ -831,3 +831,39 @@ def test_response_matches_pinned_schema(sb: Sandbox, spec: dict[str, Any], app_p
         jsonschema.Draft7Validator(schema, format_checker=_checker()).iter_errors(body), key=lambda e: list(e.path)
     )
     assert not errors, "\n".join(f"{list(e.path)}: {e.message[:300]}" for e in errors[:10])
+
+
+# ---------------------------------------------------------------------------------------------
+# The estate documentation stays complete and its example stays valid
+
+
+README = ROOT / "sandbox" / "README.md"
+
+
+def test_readme_example_estate_loads_and_serves():
+    text = README.read_text()
+    example = text.split("### A complete small example", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    import yaml
+
+    with Sandbox(yaml.safe_load(example)) as sb:
+        assert [m.login for m in client(sb, "ghp_demo_scanner").get_organization("acme").get_members()] == [
+            "alice",
+            "deploy-bot",
+        ]
+
+
+def test_readme_documents_every_estate_key():
+    import dataclasses
+
+    from sandbox import estate as model
+
+    text = README.read_text()
+    documented = set(re.findall(r"`([a-z_]+)`", text))
+    classes = [
+        model.GitHubEstate, model.Token, model.Fault, model.App, model.User, model.Org, model.Member,
+        model.OutsideCollaborator, model.Repo, model.DeployKey, model.Hook, model.Secret, model.Variable,
+        model.OrgSecret, model.OrgVariable, model.Environment, model.Runner, model.Installation,
+        model.PatGrant, model.PatPermissions, model.CredentialAuthorization,
+    ]
+    missing = {f"{c.__name__}.{f.name}" for c in classes for f in dataclasses.fields(c) if f.name not in documented}
+    assert not missing, f"estate keys not documented in sandbox/README.md: {sorted(missing)}"
