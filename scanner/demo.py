@@ -158,4 +158,4 @@ def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
     console.print(f"open findings: nhiscan findings -c {config_path}")
     md = next((p for p in outcome.report_paths if p.suffix == ".md"), None)
     if md:
-        console.print(f"[bold]report: {md}[/bold]")
+        console.print(f"[bold]read the report: {md}[/bold]")
