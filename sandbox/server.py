@@ -13,6 +13,7 @@ estate, plus the path suffix of its API base URL.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from dataclasses import dataclass
@@ -88,6 +89,8 @@ class Sandbox:
         ports: dict[str, int] | None = None,
     ):
         self._source = estate
+        # An Estate object has no file to re-read: keep a pristine copy so reset() can restore it.
+        self._pristine = copy.deepcopy(estate) if isinstance(estate, Estate) else None
         self._now = now
         self.host = host
         self._ports = dict(ports or {})
@@ -152,9 +155,10 @@ class Sandbox:
 
     def _reload(self) -> Estate:
         """Reload the estate from its source, keeping the first load's clock so times don't drift."""
-        if isinstance(self._source, Estate):
-            raise RuntimeError("a Sandbox built from an Estate object cannot reload it; pass a path or mapping")
-        estate = load_estate(self._source, now=self._now or self.estate.now)
+        if self._pristine is not None:
+            estate = copy.deepcopy(self._pristine)
+        else:
+            estate = load_estate(self._source, now=self._now or self.estate.now)  # type: ignore[arg-type]
         self.estate = estate
         return estate
 

@@ -587,6 +587,14 @@ def test_state_mutation_and_reset_over_http(fresh: Sandbox):
     assert fresh.github.state.org("acme").member("frank") is not None
 
 
+def test_reset_restores_a_sandbox_built_from_an_estate_object():
+    with Sandbox(load_estate(MINIMAL)) as sb:
+        sb.github.state.org("acme").repos.clear()
+        assert raw_get(sb, "/orgs/acme/repos", OWNER).json() == []
+        sb.reset()
+        assert [r["name"] for r in raw_get(sb, "/orgs/acme/repos", OWNER).json()] == ["api", "website"]
+
+
 def test_logs_hold_no_secret_values(fresh: Sandbox, caplog: pytest.LogCaptureFixture):
     with caplog.at_level(logging.DEBUG, logger="sandbox"):
         org = client(fresh, OWNER).get_organization("acme")
