@@ -1243,7 +1243,10 @@ class _Collector:
 
     def _tell(self, msg: str) -> None:
         if self.progress:
-            self.progress(msg)
+            try:
+                self.progress(msg)
+            except Exception as err:  # noqa: BLE001 - a display problem must not stop the sweep
+                log.debug("progress callback failed: %s", type(err).__name__)
 
     def _add(self, records: Iterable[Record]) -> None:
         for rec in records:
