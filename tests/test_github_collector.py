@@ -67,6 +67,7 @@ github:
         - {{path: /orgs/acme/hooks, fault: rate_limit, times: 1, retry_after: 1}}
         - {{path: /orgs/acme/actions/runners, fault: too_many_requests, times: 1, retry_after: 1}}
         - {{path: /orgs/acme/installations, fault: server_error, times: 1}}
+        - {{path: /orgs/acme/actions/secrets, fault: primary_rate_limit, times: 1, retry_after: 1}}
     - token: {BROKEN}
       login: olivia
       scopes: {OWNER_SCOPES}
@@ -466,16 +467,18 @@ def test_rate_limits_and_a_transient_500_are_waited_out(sb, creds):
     result = run(source(sb, token_env="NHISCAN_TEST_RATELIMITED", orgs=["acme"], max_retries=3))
     elapsed = time.monotonic() - started
     cov = coverage(result)
-    for short in ("hooks", "runners", "installations"):
+    for short in ("hooks", "runners", "installations", "actions_secrets"):
         assert cov[f"gh:acme:{short}"].ok and cov[f"gh:acme:{short}"].count > 0, short
     log = sb.github.request_log
     faulted = {e["fault"] for e in log if e["fault"]}
-    assert faulted == {"rate_limit", "too_many_requests", "server_error"}
+    assert faulted == {"rate_limit", "too_many_requests", "server_error", "primary_rate_limit"}
+    secrets = [e["status"] for e in log if e["path"].startswith("/orgs/acme/actions/secrets?")]
+    assert secrets[:2] == [403, 200]  # waited for X-RateLimit-Reset, then read
     hooks = [e["status"] for e in log if e["path"].startswith("/orgs/acme/hooks")]
     assert hooks[:2] == [403, 200]
     runners = [e["status"] for e in log if e["path"].startswith("/orgs/acme/actions/runners")]
     assert runners[:2] == [429, 200]
-    assert elapsed >= 1.5  # Retry-After: 1 honoured twice (not a timing assertion on speed)
+    assert elapsed >= 2  # Retry-After and X-RateLimit-Reset honoured (a lower bound, not a speed check)
 
 
 def test_persistent_500_malformed_json_and_timeout_are_gaps(sb, creds):
