@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sandbox import Sandbox
 from scanner.collectors import github as ghc
 from scanner.config import Config, GitHubSource
-from scanner.records import Account, CollectResult, Credential, Grant, Privilege, Resource, Status, keyed_hash
+from scanner.records import Account, CollectResult, Credential, Privilege, Resource, Status, keyed_hash
 
 HMAC_KEY = b"integration-test-hmac-key-32byte"
 

@@ -1375,7 +1375,7 @@ class _Collector:
                         if rshort in self.wanted:
                             self.gap(inventory_name(src, org, rshort, "*"),
                                      f"repository list of {org} not read, so no repository could be listed")
-                    repos = []
+                    repos.clear()
             elif short == "members":
                 self.read(inv(short), need, lambda: self._members(main, org_obj, org))
             elif short == "outside_collaborators":
