@@ -1776,7 +1776,7 @@ class GitHubEmulator:
             for name in repositories or []:
                 r = org.repo(str(name))
                 if r is None:
-                    raise ApiError(422, f"There is at least one repository that does not exist or is not accessible to the parent installation.")
+                    raise ApiError(422, "There is at least one repository that does not exist or is not accessible to the parent installation.")
                 selected.append(r.name)
             for rid in repo_ids or []:
                 r = next((x for x in org.repos if x.id == rid), None)
