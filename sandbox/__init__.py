@@ -5,6 +5,6 @@ estate (see ``sandbox/README.md`` for the format).
 """
 
 from .estate import Estate, EstateError, load_estate
-from .server import Sandbox
+from .server import Sandbox, generate_app_key_pair
 
-__all__ = ["Sandbox", "load_estate", "Estate", "EstateError"]
+__all__ = ["Sandbox", "load_estate", "Estate", "EstateError", "generate_app_key_pair"]

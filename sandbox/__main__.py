@@ -16,22 +16,17 @@ import threading
 from pathlib import Path
 
 from .estate import EstateError, parse_time
-from .server import Sandbox
+from .server import Sandbox, generate_app_key_pair
 
 
 def _generate_key(path: Path) -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    )
+    """Write a new App private key to ``path`` (0600) and return its public PEM."""
+    private, public = generate_app_key_pair()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    return pem.decode()
+        f.write(private)
+    return public.decode()
 
 
 def main(argv: list[str] | None = None) -> int:

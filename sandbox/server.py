@@ -222,3 +222,19 @@ class Sandbox:
     def tokens(self) -> dict[str, list[str]]:
         """The credentials the estate defines, per vendor (they are fake; for demos and tests)."""
         return {"github": [t.token for t in self.estate.github.tokens]}
+
+
+def generate_app_key_pair() -> tuple[bytes, bytes]:
+    """A fresh RSA key pair for a GitHub App: (private PEM, public PEM).
+
+    The public half is registered with the emulator (``app_keys``); the private half is what
+    a client signs its JWT with.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+

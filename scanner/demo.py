@@ -16,9 +16,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 DEMO_APP_ID = 4242
 DEMO_IDENTITY = {"frank": "frank@acme.example"}
 DEMO_OWNERSHIP = [
@@ -30,14 +27,6 @@ DEMO_OWNERSHIP = [
 
 def bundled_estate() -> Path:
     return Path(str(resources.files("sandbox") / "estates" / "demo.yaml"))
-
-
-def app_key_pair() -> tuple[bytes, bytes]:
-    """A fresh RSA key pair for the demo's GitHub App (private PEM, public PEM)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, public
 
 
 def _write_private(path: Path, data: bytes | str) -> None:
@@ -142,13 +131,13 @@ def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extr
 
 
 def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
-    from sandbox import Sandbox, load_estate
+    from sandbox import Sandbox, generate_app_key_pair, load_estate
     from scanner.cli import console, run_scan_with_progress
     from scanner.config import load_config
 
     now = now or datetime.now(timezone.utc).replace(microsecond=0)
     estate = load_estate(bundled_estate(), now=now)
-    private, public = app_key_pair()
+    private, public = generate_app_key_pair()
     with Sandbox(estate, app_keys={DEMO_APP_ID: public.decode()}) as sandbox:
         console.print(f"sandbox GitHub API on {sandbox.github_url}")
         config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private)

@@ -17,7 +17,8 @@ import yaml
 from detectors.rules import RULES
 from sandbox import Sandbox
 from scanner.config import load_config
-from scanner.demo import DEMO_APP_ID, app_key_pair, bundled_estate, prepare
+from sandbox import generate_app_key_pair
+from scanner.demo import DEMO_APP_ID, bundled_estate, prepare
 from scanner.sweep import run_sweep
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -27,7 +28,7 @@ FAULTY_TOKEN = "ghp_faultyScannerToken00000000000000002"
 
 @pytest.fixture(scope="module")
 def app_keys():
-    return app_key_pair()
+    return generate_app_key_pair()
 
 
 @pytest.fixture
