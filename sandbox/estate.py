@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import importlib
 import re
 import types
 import typing
@@ -524,6 +525,8 @@ class Estate:
     people: list[dict[str, Any]] = field(default_factory=list)
     contracts: list[dict[str, Any]] = field(default_factory=list)
     source: Optional[str] = None  # file path, when loaded from a file
+    # Other vendors' sections, each parsed by its emulator module (see VENDOR_SECTIONS).
+    vendors: dict[str, Any] = field(default_factory=dict)
 
     def resolve_time(self, value: Any) -> datetime:
         """Resolve a time value (e.g. from ``people``/``contracts``) against this estate's clock."""
@@ -992,7 +995,7 @@ def load_estate(
             raise boot.error("now", str(e)) from None
     ctx = _Ctx(now=clock, file=file)
 
-    allowed = {"now", "github", "people", "contracts"}
+    allowed = {"now", "github", "people", "contracts", *VENDOR_SECTIONS}
     for key in raw:
         if key not in allowed:
             hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
@@ -1004,10 +1007,28 @@ def load_estate(
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ctx.error(key, f"expected a list of mappings, got {_show(value)}")
     _finalize(github, ctx)
+    vendors = {name: vendor_module(name).parse_estate(raw[name] or {}, ctx, name) for name in VENDOR_SECTIONS if name in raw}
     return Estate(
         now=clock,
         github=github,
         people=list(raw.get("people") or []),
         contracts=list(raw.get("contracts") or []),
         source=file,
+        vendors=vendors,
     )
+
+
+# Top-level estate sections besides ``github``. Each is parsed and served by ``sandbox/<name>.py``,
+# which defines ``parse_estate(raw, ctx, path) -> state`` (raise ``ctx.error(path, message)`` on
+# bad input), ``build(estate, *, reload, **options) -> WSGI app`` and ``URL_SUFFIX``.
+VENDOR_SECTIONS = ("gitlab", "slack", "jira", "okta", "entra", "aws")
+
+
+def vendor_module(name: str):
+    """The emulator module for a vendor section, or None when it is not written yet."""
+    try:
+        return importlib.import_module(f"sandbox.{name}")
+    except ModuleNotFoundError as err:
+        if err.name == f"sandbox.{name}":
+            return None
+        raise

@@ -7,8 +7,8 @@
 
 Each vendor emulator is a WSGI app served by ``werkzeug.serving.make_server(threaded=True)`` on
 ``127.0.0.1`` port 0 (the OS picks a free port) in a daemon thread. Adding a vendor (GitLab,
-Slack, Jira) means adding one entry to ``_VENDORS``: a factory that builds the WSGI app from the
-estate, plus the path suffix of its API base URL.
+Slack, Jira, ...) means writing ``sandbox/<name>.py`` with ``parse_estate``, ``build`` and
+``URL_SUFFIX`` (see ``sandbox.estate.VENDOR_SECTIONS``); it is picked up here by name.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .estate import Estate, load_estate
+from .estate import VENDOR_SECTIONS, Estate, load_estate, vendor_module
 from .github import GitHubEmulator
 
 log = logging.getLogger("sandbox")
@@ -51,9 +51,17 @@ def _build_github(estate: Estate, *, reload: Callable[[], Estate], app_keys: dic
     return GitHubEmulator(estate, app_keys=app_keys, reload=reload)
 
 
-_VENDORS: list[_Vendor] = [
-    _Vendor("github", _build_github, GitHubEmulator.url_suffix),
-]
+def _vendors() -> list[_Vendor]:
+    """GitHub, plus every vendor whose emulator module exists (``sandbox/<name>.py``)."""
+    out = [_Vendor("github", _build_github, GitHubEmulator.url_suffix)]
+    for name in VENDOR_SECTIONS:
+        mod = vendor_module(name)
+        if mod is not None:
+            out.append(_Vendor(name, mod.build, mod.URL_SUFFIX))
+    return out
+
+
+_VENDORS: list[_Vendor] = _vendors()
 
 
 class _Running:
@@ -125,6 +133,9 @@ class Sandbox:
                 )
                 thread.start()
                 self._running[vendor.name] = _Running(vendor, app, server, thread)
+                started = getattr(app, "on_started", None)
+                if started is not None:  # e.g. seed a server that is filled through its own API
+                    started(self._running[vendor.name].root_url)
         except Exception:
             self.stop()
             raise
