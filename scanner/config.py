@@ -39,26 +39,15 @@ class FileSource(_Strict):
     file: str
 
 
-class GitHubSource(_Strict):
-    """One GitHub tenant: github.com or an Enterprise Server (``base_url``)."""
+class _Source(_Strict):
+    """What every source has: a name that prefixes record keys, an API base URL, limits."""
 
-    name: str = "github"
-    base_url: str = "https://api.github.com"
-    orgs: list[str] = Field(min_length=1)
+    name: str
+    base_url: str
     token_env: str | None = None
     token_file: str | None = None
-    # GitHub App auth: the only way to list fine-grained PAT grants.
-    app_id: int | None = None
-    app_private_key_file: str | None = None
-    app_private_key_env: str | None = None
-    installation_ids: dict[str, int] = Field(default_factory=dict, description="org -> installation id; looked up when absent")
-    per_page: int = Field(100, ge=1, le=100)
     timeout: int = Field(30, gt=0, description="seconds per HTTP request")
     max_retries: int = Field(5, ge=0)
-    resolve_member_emails: bool = True
-    # GitHub has no "service account" type: machine users are ordinary User accounts.
-    # Logins matching these fnmatch patterns are treated as non-human.
-    machine_user_patterns: list[str] = Field(default_factory=lambda: ["svc-*", "*-bot", "*[[]bot]", "bot-*"])
     inventories: list[str] | None = Field(None, description="limit the sweep to these inventories; all when absent")
 
     @field_validator("name")
@@ -68,11 +57,31 @@ class GitHubSource(_Strict):
             raise ValueError("must be non-empty and contain no ':', '/' or spaces (it prefixes record keys)")
         return v
 
+    def has_token(self) -> bool:
+        return bool(self.token_env or self.token_file)
+
+
+class GitHubSource(_Source):
+    """One GitHub tenant: github.com or an Enterprise Server (``base_url``)."""
+
+    name: str = "github"
+    base_url: str = "https://api.github.com"
+    orgs: list[str] = Field(min_length=1)
+    # GitHub App auth: the only way to list fine-grained PAT grants.
+    app_id: int | None = None
+    app_private_key_file: str | None = None
+    app_private_key_env: str | None = None
+    installation_ids: dict[str, int] = Field(default_factory=dict, description="org -> installation id; looked up when absent")
+    per_page: int = Field(100, ge=1, le=100)
+    resolve_member_emails: bool = True
+    # GitHub has no "service account" type: machine users are ordinary User accounts.
+    # Logins matching these fnmatch patterns are treated as non-human.
+    machine_user_patterns: list[str] = Field(default_factory=lambda: ["svc-*", "*-bot", "*[[]bot]", "bot-*"])
+
     @model_validator(mode="after")
     def _some_credential(self) -> "GitHubSource":
-        has_token = bool(self.token_env or self.token_file)
         has_app = self.app_id is not None and bool(self.app_private_key_file or self.app_private_key_env)
-        if not (has_token or has_app):
+        if not (self.has_token() or has_app):
             raise ValueError(
                 "needs credentials: token_env or token_file, and/or app_id with app_private_key_file or app_private_key_env"
             )
@@ -81,12 +90,122 @@ class GitHubSource(_Strict):
         return self
 
 
+def _require_token(source: _Source) -> _Source:
+    if not source.has_token():
+        raise ValueError("needs credentials: token_env or token_file")
+    return source
+
+
+class GitLabSource(_Source):
+    """GitLab.com or self-managed GitLab. An admin token sees every PAT and the instance lists."""
+
+    name: str = "gitlab"
+    base_url: str = "https://gitlab.com"
+    groups: list[str] = Field(default_factory=list, description="group full paths to read; all visible when empty")
+    instance_admin: bool = Field(False, description="the token is an instance admin's: read instance-wide inventories")
+    per_page: int = Field(100, ge=1, le=100)
+
+    _check = model_validator(mode="after")(_require_token)
+
+
+class SlackSource(_Source):
+    """A Slack workspace or Enterprise Grid org (bot/user token; an org admin token for admin.*)."""
+
+    name: str = "slack"
+    base_url: str = "https://slack.com/api/"
+    admin_token_env: str | None = None
+    admin_token_file: str | None = None
+    team_id: str | None = None
+    enterprise_id: str | None = None
+
+    _check = model_validator(mode="after")(_require_token)
+
+
+class JiraContractRegister(_Strict):
+    """Contracts kept as Jira issues of one type; field names map onto the register's columns."""
+
+    jql: str = Field(description='e.g. project = LEGAL AND issuetype = Contract')
+    counterparty_field: str
+    end_field: str
+    sponsor_field: str
+    start_field: str | None = None
+    kind_field: str | None = None
+    status_field: str | None = None
+    match_domains_field: str | None = None
+    match_names_field: str | None = None
+
+
+class JiraSource(_Source):
+    """Jira Cloud or Server/DC; optionally the Atlassian organization admin API."""
+
+    name: str = "jira"
+    base_url: str
+    user: str | None = Field(None, description="Cloud: the account email; Server: the username")
+    deployment: Literal["auto", "cloud", "server"] = "auto"
+    org_admin_token_env: str | None = None
+    org_admin_token_file: str | None = None
+    org_id: str | None = None
+    admin_base_url: str = "https://api.atlassian.com"
+    contract_register: JiraContractRegister | None = None
+
+    _check = model_validator(mode="after")(_require_token)
+
+
+class OktaSource(_Source):
+    """An Okta org; ``token_env`` holds an SSWS API token (or use OAuth client credentials later)."""
+
+    name: str = "okta"
+    base_url: str
+
+    _check = model_validator(mode="after")(_require_token)
+
+
+class EntraSource(_Source):
+    """Microsoft Entra ID via Microsoft Graph, with an app registration's client credentials."""
+
+    name: str = "entra"
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    login_url: str = "https://login.microsoftonline.com"
+    tenant_id: str
+    client_id: str
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+
+    @model_validator(mode="after")
+    def _secret(self) -> "EntraSource":
+        if not (self.client_secret_env or self.client_secret_file):
+            raise ValueError("needs credentials: client_secret_env or client_secret_file")
+        return self
+
+
+class AwsSource(_Source):
+    """One AWS account's IAM, through boto3 (credentials from the usual chain or named variables)."""
+
+    name: str = "aws"
+    base_url: str | None = Field(None, description="IAM endpoint override (tests, moto); AWS's own when absent")
+    region: str = "us-east-1"
+    profile: str | None = None
+    access_key_id_env: str | None = None
+    secret_access_key_env: str | None = None
+    account_id: str | None = None
+
+
 class SourcesConfig(_Strict):
     github: list[GitHubSource] = Field(default_factory=list)
+    gitlab: list[GitLabSource] = Field(default_factory=list)
+    slack: list[SlackSource] = Field(default_factory=list)
+    jira: list[JiraSource] = Field(default_factory=list)
+    okta: list[OktaSource] = Field(default_factory=list)
+    entra: list[EntraSource] = Field(default_factory=list)
+    aws: list[AwsSource] = Field(default_factory=list)
+
+    def all(self) -> list[tuple[str, _Source]]:
+        """(collector module name, source) for every configured source."""
+        return [(kind, src) for kind in type(self).model_fields for src in getattr(self, kind)]
 
     @model_validator(mode="after")
     def _unique_names(self) -> "SourcesConfig":
-        names = [s.name for s in self.github]
+        names = [s.name for _kind, s in self.all()]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")

@@ -7,6 +7,7 @@ crash anywhere before that leaves the previous sweep's state as it was.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections import Counter
@@ -62,12 +63,11 @@ def collector_jobs(config: Config, hmac_key: bytes, now: datetime, progress: Pro
     if config.people:
         path_p = config.path(config.people.file)
         jobs["hr"] = lambda: _file_collector("hr", "hr:people", lambda: registers.load_people(path_p))
-    for src in config.sources.github:
-        def run(src=src) -> CollectResult:
-            from scanner.collectors import github
-
+    for kind, src in config.sources.all():
+        def run(kind=kind, src=src) -> CollectResult:
+            collector = importlib.import_module(f"scanner.collectors.{kind}")
             cb = (lambda msg: progress(src.name, msg)) if progress else None
-            return github.collect(src, config, hmac_key=hmac_key, progress=cb)
+            return collector.collect(src, config, hmac_key=hmac_key, progress=cb)
         jobs[src.name] = run
     return jobs
 
