@@ -25,6 +25,7 @@ from graph.queries import (
     covered,
     is_departed,
     owners,
+    person_of_account,
     reach,
     record,
     sponsor_of,
@@ -146,6 +147,11 @@ def access_paths(g: nx.MultiDiGraph, now: datetime, *, humans: bool = False) -> 
                 yield rec
 
 
+def is_known(person) -> bool:
+    """Known to a people source (HR, an IdP), not merely an email seen somewhere."""
+    return person.source != "inferred"
+
+
 def subject_type(rec: Record) -> str:
     return getattr(rec, "credential_type", None) or getattr(rec, "account_type", None) or rec.kind
 
@@ -168,7 +174,8 @@ def _owner_dict(o: Owner, today) -> dict[str, Any]:
         "name": p.name if p else None,
         "account": o.account_key,
         "status": ("departed" if is_departed(p, today) else p.status) if p else "unresolved",
-        "in_hr": bool(p and p.source == "hr"),
+        "known": bool(p and is_known(p)),
+        "statuses": dict(p.statuses) if p else {},
         "manager": p.manager_email if p else None,
         "role": o.role,
         "confidence": round(o.confidence, 2),
@@ -189,14 +196,14 @@ def make_finding(ctx: RuleContext, subject: Record, why: str, evidence: Iterable
     inventories = {subject.inventory, *extra_inventories}
     for o in own:
         if o.person:
-            inventories.add(o.person.inventory)
+            inventories.update(g.nodes[o.person.key].get("inventories", ()))
         if o.account_key:
             inventories.add(record(g, o.account_key).inventory)
     for c, _ in contracts:
         inventories.add(c.inventory)
     for s in spons:
         if s.person:
-            inventories.add(s.person.inventory)
+            inventories.update(g.nodes[s.person.key].get("inventories", ()))
     inventories.discard("inferred")
     return {
         "fingerprint": fingerprint(r.id, subject.key),
@@ -221,7 +228,8 @@ def make_finding(ctx: RuleContext, subject: Record, why: str, evidence: Iterable
                 "contract": s.contract.contract_id,
                 "email": s.person.email if s.person else s.contract.sponsor_email,
                 "status": ("departed" if is_departed(s.person, today) else s.person.status) if s.person else "missing",
-                "in_hr": bool(s.person and s.person.source == "hr"),
+                "known": bool(s.person and is_known(s.person)),
+                "statuses": dict(s.person.statuses) if s.person else {},
                 "manager": s.person.manager_email if s.person else None,
                 "evidence": list(s.evidence),
             }
@@ -320,7 +328,8 @@ def contract_ending_soon(ctx: RuleContext) -> Iterator[dict[str, Any]]:
         sponsor = sponsor_of(ctx.graph, c.key)
         if sponsor:
             f["sponsors"] = [{"contract": c.contract_id, "email": sponsor.email, "status": sponsor.status,
-                              "in_hr": sponsor.source == "hr", "manager": sponsor.manager_email, "evidence": ["contract register sponsor"]}]
+                              "known": is_known(sponsor), "statuses": dict(sponsor.statuses), "manager": sponsor.manager_email,
+                              "evidence": ["contract register sponsor"]}]
         yield f
 
 
@@ -336,13 +345,13 @@ def contract_ending_soon(ctx: RuleContext) -> Iterator[dict[str, Any]]:
 def owner_missing(ctx: RuleContext) -> Iterator[dict[str, Any]]:
     """An NHI for which no accountable human resolves: no owner person, no contract sponsor in HR.
 
-    When an HR export is loaded, a person it does not list (an outside
-    contributor's email, a sponsor address with a typo) is not accountable.
+    When a people source (HR export, Okta, Entra) is loaded, a person none of them
+    lists (an outside contributor's email, a sponsor address with a typo) is not accountable.
     """
-    hr_loaded = any(d["kind"] == "person" and d["record"].source == "hr" for _k, d in ctx.graph.nodes(data=True))
+    people_loaded = any(d["kind"] == "person" and d.get("known") for _k, d in ctx.graph.nodes(data=True))
 
     def accountable(p) -> bool:
-        return p is not None and (p.source == "hr" or not hr_loaded)
+        return p is not None and (is_known(p) or not people_loaded)
 
     for subj in access_paths(ctx.graph, ctx.now):
         if isinstance(subj, Credential) and subj.credential_type not in ACCOUNTABLE_CREDENTIALS:
@@ -354,14 +363,14 @@ def owner_missing(ctx: RuleContext) -> Iterator[dict[str, Any]]:
         evidence = []
         for o in own:
             if o.person:
-                evidence.append(f"owner {o.person.email} is not in the HR export ({' -> '.join(o.evidence)})")
+                evidence.append(f"owner {o.person.email} is not known to any people source ({' -> '.join(o.evidence)})")
             else:
                 evidence.append(f"owner account {o.label} has no known person ({' -> '.join(o.evidence)})")
         for s in spons:
             if s.contract.sponsor_email is None:
                 evidence.append(f"contract {s.contract.contract_id} has no sponsor")
             else:
-                evidence.append(f"contract {s.contract.contract_id} sponsor {s.contract.sponsor_email} is not in the HR export")
+                evidence.append(f"contract {s.contract.contract_id} sponsor {s.contract.sponsor_email} is not known to any people source")
         if own or spons:
             why = f"No accountable person resolves for {subject_type(subj)} '{subj.name}'."
         else:
@@ -391,6 +400,35 @@ def owner_departed(ctx: RuleContext) -> Iterator[dict[str, Any]]:
         reasons += [f"contract {s.contract.contract_id} sponsor {s.person.email} departed" for s in gone_sponsors]
         evidence = [" -> ".join(o.evidence) for o in gone_owners] + [" -> ".join(s.evidence) for s in gone_sponsors]
         yield make_finding(ctx, subj, f"{subject_type(subj)} '{subj.name}' is still active but its " + "; ".join(reasons) + ".", evidence)
+
+
+@rule(
+    id="departed-person-active-account",
+    title="Departed person still has an active account",
+    severity="high",
+    owasp="NHI1",
+    nist="PR.AA-05",
+    remediation="Deactivate or remove the account in that system and revoke its tokens and keys; "
+    "then find out why deprovisioning from the IdP or HR did not reach it (no SCIM, a local account).",
+)
+def departed_person_active_account(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """The exit left a live account behind: a person gone per HR or the IdP, still active in a tenant."""
+    for key, data in ctx.graph.nodes(data=True):
+        acc = data["record"]
+        if not isinstance(acc, Account) or not acc.is_human or not is_active(acc, ctx.now):
+            continue
+        holder = person_of_account(ctx.graph, key)
+        if holder is None or not is_departed(holder[0], ctx.today):
+            continue
+        person, evidence = holder
+        if acc.source in person.statuses:
+            continue  # the people source's own account: its status is what made the person departed
+        said = ", ".join(f"{status} per {src}" for src, status in sorted(person.statuses.items()))
+        yield make_finding(
+            ctx, acc,
+            f"{person.email} has departed ({said}), but their {acc.source} account '{acc.login or acc.name}' is still active.",
+            [evidence],
+        )
 
 
 @rule(

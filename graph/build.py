@@ -41,31 +41,62 @@ class IdentityHints:
 
 
 def person_key(email: str) -> str:
-    return f"hr:person:{email.lower()}"
+    """One node per human, whichever people sources (HR, Okta, Entra) know them."""
+    return f"person:{email.lower()}"
+
+
+# Status precedence when people sources disagree: one saying "departed" is enough to act on.
+_STATUS_RANK = {"departed": 3, "leave": 2, "active": 1}
+
+
+def merge_people(people: list[Person]) -> Person:
+    """Merge one human's records from several people sources into the graph's Person.
+
+    HR's record leads for name, manager and worker type (it is the system of record for
+    employment); the status is the most severe any source reports, and ``statuses`` keeps
+    each source's own word.
+    """
+    people = sorted(people, key=lambda p: (p.source != "hr", p.source))
+    lead = people[0]
+    statuses = {p.source: p.status for p in people}
+    status = max(statuses.values(), key=lambda s: _STATUS_RANK.get(s, 0))
+    end_dates = [p.end_date for p in people if p.end_date]
+    return Person(
+        key=person_key(lead.email),
+        source="+".join(sorted(statuses)),
+        inventory=lead.inventory,
+        name=lead.name,
+        email=lead.email.lower(),
+        status=status,
+        end_date=min(end_dates) if end_dates else None,
+        manager_email=next((p.manager_email for p in people if p.manager_email), None),
+        worker_type=next((p.worker_type for p in people if p.worker_type), None),
+        statuses=statuses,
+    )
 
 
 def build_graph(records: Iterable[Record], hints: IdentityHints | None = None) -> nx.MultiDiGraph:
     hints = hints or IdentityHints()
     g = nx.MultiDiGraph()
     records = list(records)
+    people: dict[str, list[Person]] = {}
     for rec in records:
-        if isinstance(rec, Grant):
-            continue
-        g.add_node(rec.key, record=rec, kind=rec.kind, name=rec.name)
+        if isinstance(rec, Person):
+            people.setdefault(rec.email.lower(), []).append(rec)
+        elif not isinstance(rec, Grant):
+            g.add_node(rec.key, record=rec, kind=rec.kind, name=rec.name)
+    for same in people.values():
+        merged = merge_people(same)
+        g.add_node(merged.key, record=merged, kind="person", name=merged.name, known=True,
+                   inventories=sorted({p.inventory for p in same}))
 
     def ensure_person(email: str) -> str:
-        """A Person node for an email; one HR does not know is kept, marked ``in_hr=False``."""
+        """A Person node for an email; one no people source knows is kept, marked ``known=False``."""
         key = person_key(email)
         if key not in g:
             inferred = Person(key=key, source="inferred", inventory="inferred", name=email, email=email.lower(), status="unknown")
-            g.add_node(key, record=inferred, kind="person", name=email, in_hr=False)
-        else:
-            g.nodes[key].setdefault("in_hr", True)
+            g.add_node(key, record=inferred, kind="person", name=email, known=False, inventories=[])
         return key
-
-    for rec in records:
-        if isinstance(rec, Person):
-            g.nodes[rec.key]["in_hr"] = True
 
     # Accounts -> people (verified email from the API, then the config's login mapping).
     for rec in records:

@@ -153,6 +153,9 @@ class Person(Record):
     end_date: date | None = None
     manager_email: str | None = None
     worker_type: str | None = None  # employee | contractor | vendor ...
+    # Set on the person the graph merges from several people sources (HR, Okta, Entra):
+    # each source's own status, so a finding can show where they disagree.
+    statuses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -253,6 +253,36 @@ def test_sponsor_not_in_hr_is_not_accountable_once_hr_is_loaded():
     app = Account(key="a", source="github", inventory="i", name="umbrella-sync", login="umbrella-sync", account_type="bot", is_human=False)
     c = contract("umbrella", end=TODAY + timedelta(days=200), sponsor="ghost@acme.example", name_patterns=("umbrella-*",))
     found = run([person("alice@acme.example"), app, c])
-    assert found[("owner-missing", "a")]["evidence"] == ["contract umbrella sponsor ghost@acme.example is not in the HR export"]
+    assert found[("owner-missing", "a")]["evidence"] == ["contract umbrella sponsor ghost@acme.example is not known to any people source"]
     # Without any HR data, the sponsor's email is the best we have: not flagged.
     assert ("owner-missing", "a") not in run([app, c])
+
+
+def test_people_sources_merge_by_email_and_the_most_severe_status_wins():
+    hr = person("ivan@acme.example")
+    okta = Person(key="okta:person:ivan@acme.example", source="okta", inventory="okta:org:users", name="Ivan", email="Ivan@acme.example",
+                  status="departed")
+    ivan = user("ivan", "ivan@acme.example")
+    key = deploy_key("k", added_by="ivan")
+    found = run([hr, okta, ivan, key])
+    f = found[("owner-departed", key.key)]
+    assert f["owners"][0]["status"] == "departed"
+    # Where the sources disagree, the finding shows both.
+    assert f["owners"][0]["statuses"] == {"hr": "active", "okta": "departed"}
+    # And both people inventories are what the finding depends on.
+    assert {"hr:people", "okta:org:users"} <= set(f["inventories"])
+
+
+def test_departed_person_with_active_saas_account():
+    gone = person("eve@acme.example", status="departed")
+    eve_gh = user("eve", "eve@acme.example")
+    eve_slack = Account(key="slack:user:U1", source="slack", inventory="slack:T1:users", name="eve", login="eve",
+                        email="eve@acme.example", account_type="user", is_human=True)
+    suspended = Account(key="slack:user:U2", source="slack", inventory="slack:T1:users", name="old", login="old",
+                        email="eve@acme.example", account_type="user", is_human=True, status=Status.SUSPENDED)
+    found = run([gone, eve_gh, eve_slack, suspended])
+    assert "departed (departed per hr)" in found[("departed-person-active-account", eve_gh.key)]["why"]
+    assert ("departed-person-active-account", eve_slack.key) in found
+    assert ("departed-person-active-account", suspended.key) not in found
+    # Active people's accounts are quiet.
+    assert run([person("eve@acme.example"), eve_gh]) == {}
