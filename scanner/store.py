@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import JSON, Column, event
+from sqlalchemy import JSON, Column, event, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from scanner.records import CollectResult, InventoryStatus, Record, record_from_dict
@@ -82,8 +83,64 @@ class FindingEventRow(SQLModel, table=True):
     change: str  # new | open | resolved | regressed | unrefreshed
 
 
+class AcceptanceRow(SQLModel, table=True):
+    """A risk acceptance: the finding is reported as accepted, not alerted, until ``until``."""
+
+    __tablename__ = "acceptance"
+    fingerprint: str = Field(primary_key=True)
+    until: date
+    reason: str
+    accepted_by: str
+    created_at: datetime
+    origin: str = "cli"  # cli | file:<path>
+
+
+class LeaseRow(SQLModel, table=True):
+    """A named lease: one sweep at a time, one scheduler at a time, across processes."""
+
+    __tablename__ = "lease"
+    name: str = Field(primary_key=True)
+    holder: str
+    expires_at: datetime
+
+
+class OutboxRow(SQLModel, table=True):
+    """Every intended notification, written with the sweep that caused it (transactional outbox).
+
+    ``dedupe_key`` is unique: the same finding state can never be queued twice, and delivery
+    records what it did, so a crash at any point neither loses nor repeats a message.
+    """
+
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True, index=True)
+    channel: str  # slack | jira
+    kind: str  # digest | summary | open | resolve
+    target: str  # an email, a channel, a ticket label
+    payload: dict[str, Any] = Field(sa_column=Column(JSON))
+    state: str = Field(default="pending", index=True)  # pending | sending | sent | failed
+    attempts: int = 0
+    last_error: str | None = None
+    created_sweep: int
+    sent_at: datetime | None = None
+    external_ref: str | None = None  # Slack ts, Jira issue key
+
+
+class TicketRow(SQLModel, table=True):
+    """Which Jira issue tracks a finding (or a subject): the local map searched first."""
+
+    __tablename__ = "ticket"
+    label: str = Field(primary_key=True)  # nhi-<fingerprint> or nhi-s-<subject hash>
+    issue_key: str
+    state: str = "open"  # open | done
+
+
 # The per-sweep change of one finding, as the diff computes it.
 NEW, OPEN, RESOLVED, REGRESSED, UNREFRESHED = "new", "open", "resolved", "regressed", "unrefreshed"
+# Risk acceptance: ACCEPTED while an acceptance is in force; REOPENED when it has expired.
+ACCEPTED, REOPENED = "accepted", "reopened"
+# The changes that put a finding in front of a person.
+ALERTING = (NEW, REGRESSED, REOPENED)
 
 
 @dataclass
@@ -224,27 +281,35 @@ class Store:
         with self.session() as s:
             return {f.fingerprint: f for f in s.exec(select(FindingRow))}
 
-    def diff_findings(self, findings: list[dict[str, Any]], snapshot: Snapshot) -> list[FindingChange]:
-        """Classify each finding against the stored history (pure apart from one read).
+    def diff_findings(self, findings: list[dict[str, Any]], snapshot: Snapshot, today: date | None = None) -> list[FindingChange]:
+        """Classify each finding against the stored history (pure apart from two reads).
 
         A finding that did not fire this sweep is resolved only if every
         inventory it was derived from was read successfully; otherwise it stays
-        open as "unrefreshed" (DESIGN.md invariant 2).
+        open as "unrefreshed" (DESIGN.md invariant 2). A firing finding under an
+        acceptance in force is "accepted"; once the acceptance expires it is
+        "reopened".
         """
+        today = today or datetime.now(timezone.utc).date()
         known = self.open_findings()
+        accepted = {fp for fp, a in self.acceptances().items() if a.until >= today}
         failed = snapshot.failed_inventories
         changes: list[FindingChange] = []
         current = {f["fingerprint"]: f for f in findings}
         for fp, f in current.items():
             row = known.get(fp)
-            if row is None:
+            if fp in accepted:
+                changes.append(FindingChange(fp, ACCEPTED, f))
+            elif row is None:
                 changes.append(FindingChange(fp, NEW, f))
             elif row.status == "resolved":
                 changes.append(FindingChange(fp, REGRESSED, f))
+            elif row.status == "accepted":
+                changes.append(FindingChange(fp, REOPENED, f))
             else:
                 changes.append(FindingChange(fp, OPEN, f))
         for fp, row in known.items():
-            if fp in current or row.status != "open":
+            if fp in current or row.status == "resolved":
                 continue
             depends = set(row.data.get("inventories", []))
             if depends & failed:
@@ -259,8 +324,9 @@ class Store:
         snapshot: Snapshot,
         changes: list[FindingChange],
         summary: dict[str, Any],
+        outbox: list[OutboxRow] = (),
     ) -> None:
-        """Write the whole sweep — records, coverage, findings, events — in one transaction."""
+        """Write the whole sweep — records, coverage, findings, events, outbox — in one transaction."""
         now = datetime.now(timezone.utc)
         with self.session() as s:
             existing = {r.key: r for r in s.exec(select(RecordRow).where(RecordRow.key.in_(list(snapshot._fresh) + list(snapshot.gone_keys) + list(snapshot.stale_keys))))}
@@ -288,12 +354,14 @@ class Store:
             for ch in changes:
                 row = rows.get(ch.fingerprint)
                 f = ch.finding
-                if ch.change == NEW:
+                if row is None:  # NEW, or ACCEPTED before it was ever seen
                     row = FindingRow(fingerprint=ch.fingerprint, rule_id=f["rule_id"], severity=f["severity"],
-                                     subject_key=f["subject"]["key"], status="open", first_seen_sweep=sweep_id,
-                                     last_seen_sweep=sweep_id, data=f, refreshed=not f["subject"].get("stale"))
-                elif ch.change in (OPEN, REGRESSED):
-                    row.status, row.data, row.severity, row.last_seen_sweep = "open", f, f["severity"], sweep_id
+                                     subject_key=f["subject"]["key"], status="accepted" if ch.change == ACCEPTED else "open",
+                                     first_seen_sweep=sweep_id, last_seen_sweep=sweep_id, data=f,
+                                     refreshed=not f["subject"].get("stale"))
+                elif ch.change in (OPEN, REGRESSED, REOPENED, ACCEPTED):
+                    row.status = "accepted" if ch.change == ACCEPTED else "open"
+                    row.data, row.severity, row.last_seen_sweep = f, f["severity"], sweep_id
                     row.refreshed = not f["subject"].get("stale")
                     if ch.change == REGRESSED:
                         row.regressions += 1
@@ -304,6 +372,8 @@ class Store:
                     row.refreshed = False
                 s.add(row)
                 s.add(FindingEventRow(sweep_id=sweep_id, fingerprint=ch.fingerprint, change=ch.change))
+            for item in outbox:
+                s.add(item)
             sweep = s.get(SweepRow, sweep_id)
             sweep.status, sweep.finished_at, sweep.summary = "complete", now, summary
             s.add(sweep)
@@ -325,3 +395,111 @@ class Store:
     def current_records(self) -> list[RecordRow]:
         with self.session() as s:
             return list(s.exec(select(RecordRow).where(RecordRow.gone_sweep.is_(None))))
+
+    # --- risk acceptance ------------------------------------------------------------
+
+    def accept(self, fingerprint: str, *, until: date, reason: str, by: str, origin: str = "cli") -> None:
+        with self.session() as s:
+            row = s.get(AcceptanceRow, fingerprint) or AcceptanceRow(fingerprint=fingerprint, until=until, reason=reason,
+                                                                     accepted_by=by, created_at=datetime.now(timezone.utc))
+            row.until, row.reason, row.accepted_by, row.origin = until, reason, by, origin
+            s.add(row)
+            s.commit()
+
+    def acceptances(self) -> dict[str, AcceptanceRow]:
+        with self.session() as s:
+            return {a.fingerprint: a for a in s.exec(select(AcceptanceRow))}
+
+    def sync_file_acceptances(self, entries: list[AcceptanceRow], origin: str) -> None:
+        """Make the acceptances from one reviewed file exactly what that file says."""
+        with self.session() as s:
+            for old in s.exec(select(AcceptanceRow).where(AcceptanceRow.origin == origin)):
+                s.delete(old)
+            s.flush()
+            for e in entries:
+                existing = s.get(AcceptanceRow, e.fingerprint)
+                if existing is not None:
+                    s.delete(existing)
+                    s.flush()
+                e.origin = origin
+                s.add(e)
+            s.commit()
+
+    # --- leases -----------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Take (or renew) a lease; False while another holder's lease is unexpired.
+
+        One atomic UPDATE decides, so two processes racing for it cannot both win.
+        """
+        now = datetime.now(timezone.utc)
+        with self.session() as s:
+            result = s.execute(
+                update(LeaseRow)
+                .where(LeaseRow.name == name)
+                .where((LeaseRow.holder == holder) | (LeaseRow.expires_at < now))
+                .values(holder=holder, expires_at=now + ttl)
+            )
+            s.commit()
+            if result.rowcount:
+                return True
+            try:
+                s.add(LeaseRow(name=name, holder=holder, expires_at=now + ttl))
+                s.commit()
+                return True
+            except IntegrityError:
+                s.rollback()
+                return False
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.session() as s:
+            row = s.get(LeaseRow, name)
+            if row is not None and row.holder == holder:
+                s.delete(row)
+                s.commit()
+
+    def lease_holder(self, name: str) -> str | None:
+        with self.session() as s:
+            row = s.get(LeaseRow, name)
+            if row is None or _aware(row.expires_at) < datetime.now(timezone.utc):
+                return None
+            return row.holder
+
+    # --- outbox -----------------------------------------------------------------------
+
+    def outbox(self, *, states: tuple[str, ...] = ("pending", "sending"), channel: str | None = None) -> list[OutboxRow]:
+        with self.session() as s:
+            q = select(OutboxRow).where(OutboxRow.state.in_(states)).order_by(OutboxRow.id)
+            if channel:
+                q = q.where(OutboxRow.channel == channel)
+            return list(s.exec(q))
+
+    def mark_outbox(self, item_id: int, state: str, *, ref: str | None = None, error: str | None = None) -> None:
+        with self.session() as s:
+            row = s.get(OutboxRow, item_id)
+            row.state = state
+            if state == "sending":
+                row.attempts += 1
+            if state == "sent":
+                row.sent_at = datetime.now(timezone.utc)
+            if ref is not None:
+                row.external_ref = ref
+            row.last_error = error
+            s.add(row)
+            s.commit()
+
+    def ticket(self, label: str) -> TicketRow | None:
+        with self.session() as s:
+            return s.get(TicketRow, label)
+
+    def record_ticket(self, label: str, issue_key: str, state: str = "open") -> None:
+        with self.session() as s:
+            row = s.get(TicketRow, label) or TicketRow(label=label, issue_key=issue_key)
+            row.issue_key, row.state = issue_key, state
+            s.add(row)
+            s.commit()
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+

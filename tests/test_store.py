@@ -116,3 +116,36 @@ def test_finding_from_carried_data_is_marked_not_refreshed(tmp_path):
     assert not any(r.refreshed for r in store.findings())
     sweep(store, [ok([key("a")])])
     assert all(r.refreshed for r in store.findings())
+
+
+def test_lease_is_exclusive_until_released_or_expired(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    other = Store(f"sqlite:///{tmp_path}/s.db")  # a second process's connection
+    assert store.acquire_lease("sweep", "a", timedelta(minutes=5))
+    assert not other.acquire_lease("sweep", "b", timedelta(minutes=5))
+    assert other.lease_holder("sweep") == "a"
+    assert store.acquire_lease("sweep", "a", timedelta(minutes=5))  # renewal by the holder
+    store.release_lease("sweep", "a")
+    assert other.acquire_lease("sweep", "b", timedelta(seconds=-1))  # already expired on arrival
+    assert store.acquire_lease("sweep", "a", timedelta(minutes=5))
+
+
+def test_acceptance_silences_until_it_expires(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    _, ch = sweep(store, [ok([key("a")])])
+    fp = next(r.fingerprint for r in store.findings() if r.rule_id == "dormant")
+    store.accept(fp, until=(NOW + timedelta(days=10)).date(), reason="decommission planned", by="bob@acme.example")
+
+    def changes(now):
+        sid = store.begin_sweep(now)
+        snap = store.build_snapshot([ok([key("a")])])
+        chs = store.diff_findings(evaluate(build_graph(snap.records), now, {}, snap.stale_keys), snap, today=now.date())
+        store.commit_sweep(sid, snap, chs, {})
+        return {c.fingerprint: c.change for c in chs}
+
+    assert changes(NOW)[fp] == "accepted"
+    assert next(r for r in store.findings(status="accepted") if r.fingerprint == fp)
+    assert changes(NOW + timedelta(days=5))[fp] == "accepted"
+    # The acceptance has expired: the finding reopens (and alerts again).
+    assert changes(NOW + timedelta(days=11))[fp] == "reopened"
+    assert changes(NOW + timedelta(days=12))[fp] == "open"
