@@ -90,8 +90,8 @@ class GitHubSource(_Source):
         return self
 
 
-def _require_token(source: _Source) -> _Source:
-    if not source.has_token():
+def _require_token(source):
+    if not (source.token_env or source.token_file):
         raise ValueError("needs credentials: token_env or token_file")
     return source
 
@@ -227,9 +227,68 @@ class IdentityConfig(_Strict):
     internal_domains: list[str] = Field(default_factory=list)
 
 
+Severity = Literal["critical", "high", "medium", "low", "info"]
+
+
+class SlackNotifyConfig(_Strict):
+    """Direct messages to owners (digest per person per sweep) and a summary to the security channel.
+
+    The token is a bot token with chat:write, im:write and users:read.email.
+    """
+
+    base_url: str = "https://slack.com/api/"
+    token_env: str | None = None
+    token_file: str | None = None
+    fallback_channel: str = Field(description="where findings go when no owner, sponsor or manager resolves")
+    security_channel: str | None = Field(None, description="one summary per sweep")
+    min_severity: Severity = "medium"
+    timeout: int = Field(30, gt=0)
+    max_retries: int = Field(5, ge=0)
+
+    _check = model_validator(mode="after")(_require_token)
+
+
+class JiraTicketsConfig(_Strict):
+    """One remediation ticket per finding (or per subject), de-duplicated by a ``nhi-...`` label."""
+
+    base_url: str
+    user: str
+    token_env: str | None = None
+    token_file: str | None = None
+    project: str
+    issue_type: str = "Task"
+    per: Literal["finding", "subject"] = "finding"
+    done_transition: str = "Done"
+    reopen_transition: str | None = Field("Reopen", description="None: a regression opens a new ticket linked to the old one")
+    min_severity: Severity = "high"
+    search_wait_seconds: float = Field(10.0, ge=0, description="after an interrupted create, how long to wait for search to catch up")
+    timeout: int = Field(30, gt=0)
+    max_retries: int = Field(5, ge=0)
+
+    _check = model_validator(mode="after")(_require_token)
+
+
+class NotifyConfig(_Strict):
+    slack: SlackNotifyConfig | None = None
+    jira: JiraTicketsConfig | None = None
+
+
 class ScheduleConfig(_Strict):
-    cron: str = "0 2 * * *"
+    cron: str = Field("0 2 * * *", description="crontab expression for `nhiscan serve`")
     timezone: str = "UTC"
+    # How long a sweep may hold the database lease before another process may take over.
+    lease_minutes: int = Field(120, gt=0)
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v)
+        except ValueError as err:
+            raise ValueError(f"not a valid crontab expression: {err}") from None
+        return v
 
 
 class Config(_Strict):
@@ -241,6 +300,9 @@ class Config(_Strict):
     identity: IdentityConfig = IdentityConfig()
     ownership: list[OwnershipMapping] = Field(default_factory=list)
     schedule: ScheduleConfig = ScheduleConfig()
+    notify: NotifyConfig = NotifyConfig()
+    # A reviewed file of risk acceptances ([[accept]] fingerprint, until, reason, by).
+    acceptances: FileSource | None = None
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # Set by load_config: the folder relative paths resolve against.
