@@ -38,3 +38,21 @@ def escape_terminal(value: object) -> str:
     from rich.markup import escape
 
     return escape(strip_control(str(value)))
+
+
+def escape_slack(value: object) -> str:
+    """Literal text in Slack mrkdwn: ``&``, ``<`` and ``>`` are the only control characters.
+
+    With them escaped, tenant text can never form ``<!channel>``, ``<@U123>`` or ``<url|label>``.
+    """
+    return strip_control(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_JIRA_SPECIAL = re.compile(r"([\\{}\[\]*_+^~|!#\-?])")
+
+
+def escape_jira(value: object) -> str:
+    """Literal text in Jira wiki markup (Server/DC and the v2 API on Cloud)."""
+    text = strip_control(str(value)).replace("\r", "")
+    return _JIRA_SPECIAL.sub(r"\\\1", text)
+

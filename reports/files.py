@@ -123,6 +123,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append("None.")
     for f in open_f:
         out.extend(_finding_md(f))
+    accepted = [f for f in report["findings"] if f["status"] == "accepted"]
+    if accepted:
+        out.append("## Accepted risks")
+        out.append("")
+        for f in accepted:
+            out.append(f"- {md(f['rule_id'])}: {md(f['subject']['name'])} ({md(f['subject']['type'])}) {markdown_code(f['fingerprint'])}")
+        out.append("")
     if resolved:
         out.append("## Resolved this sweep")
         out.append("")

@@ -134,6 +134,53 @@ def load_people(path: Path, *, today: date | None = None) -> tuple[list[Person],
 # --- rows: where a value came from ----------------------------------------------
 
 
+@dataclass(frozen=True)
+class Acceptance:
+    """One reviewed risk acceptance: who accepted which finding, why, and until when."""
+
+    fingerprint: str
+    until: date
+    reason: str
+    by: str
+
+
+ACCEPTANCE_FIELDS = ("fingerprint", "until", "reason", "by")
+
+
+def load_acceptances(path: Path) -> tuple[list[Acceptance], list[str]]:
+    """Read an acceptances file (``[[accept]]`` tables), kept in git for review.
+
+    A bad entry is skipped with a warning naming it; an unreadable file is a ConfigError.
+    """
+    text = _read_text(path, "acceptances file")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: acceptances file is not valid TOML: {err}") from None
+    tables = data.get("accept", [])
+    if not isinstance(tables, list):
+        raise ConfigError(f"{path}: 'accept' must be an array of tables: write [[accept]] before each entry")
+    out: list[Acceptance] = []
+    warnings: list[str] = []
+    for i, table in enumerate(tables):
+        where = f"{path}: accept[{i}]"
+        if not isinstance(table, dict):
+            warnings.append(f"{where}: skipped: expected an [[accept]] table, got {_show(table)}")
+            continue
+        problems = [f"unknown key {k!r}" for k in table if k not in ACCEPTANCE_FIELDS]
+        values: dict[str, Any] = {}
+        for key, parse in (("fingerprint", _required_text), ("until", _required_date), ("reason", _required_text), ("by", _required_email)):
+            try:
+                values[key] = parse(table.get(key))
+            except _Bad as bad:
+                problems.append(f"{key}: {bad}")
+        if problems:
+            warnings.append(f"{where}: skipped: " + "; ".join(problems))
+            continue
+        out.append(Acceptance(**values))
+    return out, warnings
+
+
 @dataclass
 class _Row:
     """One contract or person as written, before validation."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,7 +24,7 @@ from detectors.rules import RULES, SEVERITIES, evaluate
 from graph.build import IdentityHints, build_graph
 from scanner.config import Config, ConfigError
 from scanner.records import CollectResult, InventoryStatus
-from scanner.store import NEW, OPEN, REGRESSED, RESOLVED, UNREFRESHED, Store, load_or_create_key
+from scanner.store import ACCEPTED, NEW, OPEN, REGRESSED, REOPENED, RESOLVED, UNREFRESHED, Store, load_or_create_key
 
 log = logging.getLogger("nhiscan.sweep")
 
@@ -107,10 +110,30 @@ def hints_from_config(config: Config) -> IdentityHints:
     )
 
 
-def run_sweep(config: Config, *, now: datetime | None = None, progress: Progress | None = None, write_reports: bool = True) -> SweepOutcome:
-    now = now or datetime.now(timezone.utc)
+class SweepBusy(RuntimeError):
+    """Another process holds the sweep lease."""
+
+
+def lease_holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def run_sweep(config: Config, *, now: datetime | None = None, progress: Progress | None = None, write_reports: bool = True,
+              deliver: bool = True) -> SweepOutcome:
+    """One sweep under the database lease, so two processes never sweep the same store at once."""
     store = Store(config.store_url)
+    holder = lease_holder_id()
+    if not store.acquire_lease("sweep", holder, timedelta(minutes=config.schedule.lease_minutes)):
+        raise SweepBusy(f"another sweep is running on this database (lease held by {store.lease_holder('sweep')})")
+    try:
+        return _sweep(config, store, now or datetime.now(timezone.utc), progress, write_reports, deliver)
+    finally:
+        store.release_lease("sweep", holder)
+
+
+def _sweep(config: Config, store: Store, now: datetime, progress: Progress | None, write_reports: bool, deliver: bool) -> SweepOutcome:
     hmac_key = load_or_create_key(config.path(config.store.key_file))
+    sync_acceptances(config, store)
     sweep_id = store.begin_sweep(now)
     started = time.monotonic()
 
@@ -120,7 +143,7 @@ def run_sweep(config: Config, *, now: datetime | None = None, progress: Progress
         log.warning("%s", w)
     graph = build_graph(snapshot.records, hints_from_config(config))
     findings = evaluate(graph, now, config.rules, snapshot.stale_keys)
-    changes = store.diff_findings(findings, snapshot)
+    changes = store.diff_findings(findings, snapshot, today=now.date())
 
     touched = []
     for ch in changes:
@@ -128,14 +151,63 @@ def run_sweep(config: Config, *, now: datetime | None = None, progress: Progress
         f["change"] = ch.change
         touched.append(f)
     summary = summarise(touched, snapshot.coverage, snapshot.carried, time.monotonic() - started, len(snapshot.records))
-    store.commit_sweep(sweep_id, snapshot, changes, summary)
+    # The notifications this sweep owes are written with it, in the same transaction.
+    store.commit_sweep(sweep_id, snapshot, changes, summary, plan_notifications(config, touched, sweep_id, summary))
 
     paths: list[Path] = []
     if write_reports:
         from reports.files import write_sweep_reports
 
         paths = write_sweep_reports(config, store, sweep_id)
+    if deliver:
+        deliver_notifications(config, store)
     return SweepOutcome(sweep_id, now, summary, touched, snapshot.coverage, paths, graph)
+
+
+def sync_acceptances(config: Config, store: Store) -> None:
+    """The reviewed acceptances file, when configured, is the truth for the entries it holds."""
+    if not config.acceptances:
+        return
+    from scanner.registers import load_acceptances
+    from scanner.store import AcceptanceRow
+
+    path = config.path(config.acceptances.file)
+    entries, warnings = load_acceptances(path)
+    for w in warnings:
+        log.warning("%s", w)
+    store.sync_file_acceptances(
+        [AcceptanceRow(fingerprint=a.fingerprint, until=a.until, reason=a.reason, accepted_by=a.by, created_at=datetime.now(timezone.utc))
+         for a in entries],
+        origin=f"file:{path}",
+    )
+
+
+def plan_notifications(config: Config, findings: list[dict[str, Any]], sweep_id: int, summary: dict[str, Any]) -> list:
+    rows = []
+    if config.notify.slack:
+        from reports import slack_alerts
+
+        rows += slack_alerts.plan(findings, sweep_id, summary, config.notify.slack)
+    if config.notify.jira:
+        from reports import jira_tickets
+
+        rows += jira_tickets.plan(findings, sweep_id, config.notify.jira)
+    return rows
+
+
+def deliver_notifications(config: Config, store: Store) -> dict[str, dict[str, int]]:
+    """Send what the outbox holds; a channel that fails keeps its rows pending for the next run."""
+    done: dict[str, dict[str, int]] = {}
+    for name in ("slack", "jira"):
+        if getattr(config.notify, name) is None:
+            continue
+        module = importlib.import_module("reports.slack_alerts" if name == "slack" else "reports.jira_tickets")
+        try:
+            done[name] = module.deliver(config, store)
+        except Exception as err:  # noqa: BLE001 - delivery is retried next run; the sweep is already recorded
+            log.error("%s delivery failed: %s: %s", name, type(err).__name__, _safe_text(err))
+            done[name] = {"error": 1}
+    return done
 
 
 def summarise(findings: list[dict[str, Any]], coverage: list[InventoryStatus], carried: dict[str, int], seconds: float, records: int) -> dict[str, Any]:
@@ -144,7 +216,7 @@ def summarise(findings: list[dict[str, Any]], coverage: list[InventoryStatus], c
     by_severity: Counter = Counter()
     for f in findings:
         per_rule.setdefault((f["rule_id"], f["severity"]), Counter())[f["change"]] += 1
-        if f["change"] in (NEW, OPEN, REGRESSED, UNREFRESHED):
+        if f["change"] in (NEW, OPEN, REGRESSED, UNREFRESHED, REOPENED):
             by_severity[f["severity"]] += 1
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return {
@@ -155,7 +227,8 @@ def summarise(findings: list[dict[str, Any]], coverage: list[InventoryStatus], c
         "rows": [
             {
                 "rule": rid, "title": RULES[rid].title if rid in RULES else rid, "severity": sev,
-                "new": c[NEW], "open": c[OPEN] + c[UNREFRESHED], "regressed": c[REGRESSED], "resolved": c[RESOLVED],
+                "new": c[NEW], "open": c[OPEN] + c[UNREFRESHED], "regressed": c[REGRESSED] + c[REOPENED], "resolved": c[RESOLVED],
+                "accepted": c[ACCEPTED],
             }
             for (rid, sev), c in sorted(per_rule.items(), key=lambda kv: (order.get(kv[0][1], 9), kv[0][0]))
         ],
