@@ -95,8 +95,14 @@ def print_summary(summary: dict, sweep_id: int) -> None:
 @click.option("--now", hidden=True, help="Evaluate rules at this ISO time instead of the clock (tests, replays).")
 def scan(config_path: str, now: str | None) -> None:
     """Run one sweep: collect, evaluate rules, diff, report."""
+    from scanner.sweep import SweepBusy
+
     config = _load(config_path)
-    run_scan_with_progress(config, _parse_now(now))
+    try:
+        run_scan_with_progress(config, _parse_now(now))
+    except SweepBusy as busy:
+        err_console.print(f"[red]error:[/red] {esc(busy)}")
+        sys.exit(3)
 
 
 @main.command()
@@ -132,6 +138,65 @@ def findings(config_path: str, status: str, rule_id: str | None, fmt: str) -> No
         table.add_row(f"[{SEVERITY_STYLE.get(r.severity, '')}]{r.severity}[/]", esc(r.rule_id), esc(d["subject"]["name"]),
                       esc(d["subject"]["type"]), esc(owner), r.status + ("" if r.refreshed else " (not refreshed)"), r.fingerprint)
     console.print(table)
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", default="config.toml", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--once", is_flag=True, help="Run one sweep (the daemon's own job) and exit.")
+def serve(config_path: str, once: bool) -> None:
+    """Run sweeps on the configured schedule until SIGTERM (one scheduler per database)."""
+    from scanner.daemon import scheduled_sweep, serve as run_daemon
+
+    _load(config_path)  # fail fast, with the config error, before daemonising
+    logging.getLogger("nhiscan.daemon").setLevel(logging.INFO)
+    if once:
+        scheduled_sweep(config_path)
+        return
+    run_daemon(Path(config_path))
+
+
+@main.command()
+@click.argument("fingerprint")
+@click.option("-c", "--config", "config_path", default="config.toml", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--until", "until", required=True, help="Last day the acceptance holds (YYYY-MM-DD).")
+@click.option("--reason", required=True, help="Why the risk is accepted (kept with the finding).")
+@click.option("--by", "by", required=True, help="Email of the person accepting the risk.")
+def accept(fingerprint: str, config_path: str, until: str, reason: str, by: str) -> None:
+    """Accept a finding's risk until a date: reported as accepted, not alerted; it reopens after."""
+    from datetime import date
+
+    from scanner.store import Store
+
+    config = _load(config_path)
+    try:
+        until_date = date.fromisoformat(until)
+    except ValueError:
+        err_console.print(f"[red]error:[/red] --until: {esc(until)!s} is not a date (expected YYYY-MM-DD)")
+        sys.exit(2)
+    if "@" not in by:
+        err_console.print(f"[red]error:[/red] --by: {esc(by)} is not an email address")
+        sys.exit(2)
+    store = Store(config.store_url)
+    known = {r.fingerprint: r for r in store.findings(status="all")}
+    if fingerprint not in known:
+        err_console.print(f"[red]error:[/red] no finding with fingerprint {esc(fingerprint)} (see `nhiscan findings --status all`)")
+        sys.exit(2)
+    store.accept(fingerprint, until=until_date, reason=reason, by=by)
+    row = known[fingerprint]
+    console.print(f"accepted until {until_date.isoformat()}: {esc(row.rule_id)} on {esc(row.data['subject']['name'])}")
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", default="config.toml", show_default=True, type=click.Path(dir_okay=False))
+def notify(config_path: str) -> None:
+    """Deliver the Slack messages and Jira changes still pending in the outbox."""
+    from scanner.store import Store
+    from scanner.sweep import deliver_notifications
+
+    config = _load(config_path)
+    done = deliver_notifications(config, Store(config.store_url))
+    for channel, counts in done.items():
+        console.print(f"{channel}: " + (", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing pending"))
 
 
 @main.command()

@@ -282,13 +282,22 @@ class ScheduleConfig(_Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, v: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
-            CronTrigger.from_crontab(v)
+            cron_trigger(v, "UTC")
         except ValueError as err:
             raise ValueError(f"not a valid crontab expression: {err}") from None
         return v
+
+
+def cron_trigger(cron: str, timezone: str):
+    """An APScheduler trigger from five crontab fields, or six with seconds first (tests, demos)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = cron.split()
+    if len(fields) == 6:
+        second, minute, hour, day, month, dow = fields
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=timezone)
+    return CronTrigger.from_crontab(cron, timezone=timezone)
 
 
 class Config(_Strict):
