@@ -19,7 +19,7 @@ from typing import Any
 from reports.escaping import escape_jira as esc
 from reports.slack_alerts import at_least
 from scanner.config import Config, JiraTicketsConfig, read_secret
-from scanner.store import ACCEPTED, ALERTING, NEW, OPEN, REGRESSED, REOPENED, RESOLVED, UNREFRESHED, OutboxRow, Store
+from scanner.store import ACCEPTED, ALERTING, NEW, OPEN, REGRESSED, REOPENED, RESOLVED, UNREFRESHED, OutboxRow, Store, crash_point
 
 log = logging.getLogger("nhiscan.jira")
 
@@ -219,5 +219,6 @@ def _carry_out(desk: TicketDesk, store: Store, item: OutboxRow, *, patient: bool
         store.record_ticket(label, issue.key, "open")
         return "reopened", issue.key
     new = desk.create(label, payload, link_to=issue)
+    crash_point("jira-after-create")
     store.record_ticket(label, new.key, "open")
     return "created", new.key

@@ -16,7 +16,7 @@ from typing import Any
 from detectors.rules import SEVERITIES
 from reports.escaping import escape_slack as esc
 from scanner.config import Config, SlackNotifyConfig, read_secret
-from scanner.store import ALERTING, OutboxRow, Store
+from scanner.store import ALERTING, OutboxRow, Store, crash_point
 
 log = logging.getLogger("nhiscan.slack")
 
@@ -149,6 +149,7 @@ def deliver(config: Config, store: Store, client=None) -> dict[str, int]:
                 channel=channel, text=text, unfurl_links=False, unfurl_media=False,
                 metadata={"event_type": METADATA_EVENT, "event_payload": {"dedupe_key": item.dedupe_key}},
             )
+            crash_point("slack-after-post")
             store.mark_outbox(item.id, "sent", ref=resp.get("ts"))
             counts["sent"] += 1
         except SlackApiError as err:

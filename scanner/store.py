@@ -503,3 +503,14 @@ class Store:
 def _aware(dt: datetime) -> datetime:
     return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
 
+
+def crash_point(name: str) -> None:
+    """Die here, abruptly, when ``NHISCAN_CRASH_AT`` names this point (crash-safety tests only).
+
+    The tests kill a real ``nhiscan`` process at each dangerous moment (after a message is
+    sent but before it is recorded, after a ticket is created but before it is mapped, before
+    the sweep commits) and prove the next run neither loses nor repeats anything.
+    """
+    if os.environ.get("NHISCAN_CRASH_AT") == name:
+        os._exit(86)
+

@@ -24,7 +24,7 @@ from detectors.rules import RULES, SEVERITIES, evaluate
 from graph.build import IdentityHints, build_graph
 from scanner.config import Config, ConfigError
 from scanner.records import CollectResult, InventoryStatus
-from scanner.store import ACCEPTED, NEW, OPEN, REGRESSED, REOPENED, RESOLVED, UNREFRESHED, Store, load_or_create_key
+from scanner.store import ACCEPTED, NEW, OPEN, REGRESSED, REOPENED, RESOLVED, UNREFRESHED, Store, crash_point, load_or_create_key
 
 log = logging.getLogger("nhiscan.sweep")
 
@@ -151,6 +151,7 @@ def _sweep(config: Config, store: Store, now: datetime, progress: Progress | Non
         f["change"] = ch.change
         touched.append(f)
     summary = summarise(touched, snapshot.coverage, snapshot.carried, time.monotonic() - started, len(snapshot.records))
+    crash_point("sweep-before-commit")
     # The notifications this sweep owes are written with it, in the same transaction.
     store.commit_sweep(sweep_id, snapshot, changes, summary, plan_notifications(config, touched, sweep_id, summary))
 
@@ -159,6 +160,7 @@ def _sweep(config: Config, store: Store, now: datetime, progress: Progress | Non
         from reports.files import write_sweep_reports
 
         paths = write_sweep_reports(config, store, sweep_id)
+    crash_point("sweep-before-delivery")
     if deliver:
         deliver_notifications(config, store)
     return SweepOutcome(sweep_id, now, summary, touched, snapshot.coverage, paths, graph)
