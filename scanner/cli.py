@@ -228,5 +228,196 @@ def demo(workdir: str) -> None:
         sys.exit(2)
 
 
+# --- nhiscan graph: questions asked of the trust graph ------------------------------------------
+
+
+@main.group(name="graph")
+def graph_group() -> None:
+    """Ask the identity-trust graph: who owns this, what can it reach, what does a contract still have.
+
+    The graph is rebuilt from the store's current records (what the last sweeps saw), with the
+    config's identity mappings; nothing is fetched from any tenant.
+    """
+
+
+def _graph_from_config(config_path: str):
+    """(graph, clock of the last sweep) from the store the config names; exits 2 when there is no sweep yet."""
+    from graph.snapshot import graph_from_store
+    from scanner.store import Store
+
+    config = _load(config_path)
+    store = Store(config.store_url)
+    last = store.last_sweep()
+    if last is None:
+        err_console.print("[red]error:[/red] the store holds no completed sweep yet: run [bold]nhiscan scan[/bold] first")
+        sys.exit(2)
+    clock = last.clock if last.clock.tzinfo else last.clock.replace(tzinfo=timezone.utc)
+    return graph_from_store(store, config), clock
+
+
+def _subject_or_exit(g, query: str) -> str:
+    """A record key for SUBJECT (a key, or an unambiguous name/login/email); errors list the candidates."""
+    from graph.queries import AmbiguousSubject, find_subject
+
+    try:
+        key = find_subject(g, query)
+    except AmbiguousSubject as amb:
+        err_console.print(f"[red]error:[/red] '{esc(query)}' is ambiguous; use one of these record keys:")
+        for k in amb.candidates:
+            node = g.nodes[k]
+            err_console.print(f"  {esc(k)}  ({node['kind']}, {esc(node['name'])})")
+        sys.exit(2)
+    if key is None:
+        folded = query.casefold()
+        near = sorted(k for k, d in g.nodes(data=True) if folded in k.casefold() or folded in str(d["name"]).casefold())[:10]
+        err_console.print(f"[red]error:[/red] no record has the key, name or login '{esc(query)}'")
+        if near:
+            err_console.print("did you mean: " + ", ".join(esc(k) for k in near))
+        sys.exit(2)
+    return key
+
+
+def _subject_json(g, key: str) -> dict:
+    from graph.queries import record, type_of
+
+    rec = record(g, key)
+    return {"key": key, "name": rec.name, "kind": rec.kind, "type": type_of(rec), "source": rec.source}
+
+
+_config_option = click.option("-c", "--config", "config_path", default="config.toml", show_default=True, type=click.Path(dir_okay=False))
+_format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+
+
+@graph_group.command("who-owns")
+@click.argument("subject")
+@_config_option
+@_format_option
+def graph_who_owns(subject: str, config_path: str, fmt: str) -> None:
+    """Owners and sponsors of SUBJECT (a record key or an unambiguous name/login), with the evidence for each."""
+    from graph.queries import is_departed, owners, sponsors
+
+    g, clock = _graph_from_config(config_path)
+    key = _subject_or_exit(g, subject)
+    today = clock.date()
+
+    def status(p) -> str:
+        if p is None:
+            return "unresolved"
+        if is_departed(p, today):
+            return "departed"
+        return "unknown person" if p.source == "inferred" else str(getattr(p.status, "value", p.status))
+
+    own = [{"email": o.person.email if o.person else None, "name": o.person.name if o.person else None, "account": o.account_key,
+            "role": o.role, "status": status(o.person), "confidence": round(o.confidence, 2), "evidence": list(o.evidence)}
+           for o in owners(g, key)]
+    spons = [{"contract": s.contract.contract_id, "counterparty": s.contract.counterparty, "contract_end": s.contract.end.isoformat() if s.contract.end else None,
+              "email": s.person.email if s.person else s.contract.sponsor_email, "status": status(s.person), "evidence": list(s.evidence)}
+             for s in sponsors(g, key)]
+    if fmt == "json":
+        click.echo(json.dumps({"subject": _subject_json(g, key), "owners": own, "sponsors": spons}, indent=2))
+        return
+    subj = _subject_json(g, key)
+    console.print(f"[bold]{esc(subj['name'])}[/bold] ({esc(subj['type'])}) {esc(key)}")
+    table = Table(title="owners")
+    for col in ("owner", "role", "status", "confidence", "evidence"):
+        table.add_column(col)
+    for o in own:
+        table.add_row(esc(o["email"] or o["account"] or "?"), esc(o["role"]), esc(o["status"]), f"{o['confidence']:.2f}", esc(" → ".join(o["evidence"])))
+    if not own:
+        table.add_row("[yellow]none resolved[/yellow]", "", "", "", "")
+    console.print(table)
+    if spons:
+        table = Table(title="sponsors (through contracts)")
+        for col in ("sponsor", "status", "contract", "ends", "evidence"):
+            table.add_column(col)
+        for s in spons:
+            table.add_row(esc(s["email"] or "none named"), esc(s["status"]), esc(f"{s['contract']} {s['counterparty']}"), esc(s["contract_end"] or "—"),
+                          esc(" → ".join(s["evidence"])))
+        console.print(table)
+
+
+@graph_group.command("reach")
+@click.argument("subject")
+@_config_option
+@_format_option
+def graph_reach(subject: str, config_path: str, fmt: str) -> None:
+    """Everything SUBJECT (a credential, account or app) can reach, transitively, with the path."""
+    from graph.queries import reach
+
+    g, _clock = _graph_from_config(config_path)
+    key = _subject_or_exit(g, subject)
+    rows = [{"key": r.resource_key, "name": r.name, "level": r.level.name.lower(), "path": list(r.path),
+             "path_names": [g.nodes[k]["name"] for k in r.path]} for r in reach(g, key)]
+    if fmt == "json":
+        click.echo(json.dumps({"subject": _subject_json(g, key), "reach": rows}, indent=2))
+        return
+    table = Table(title=f"{len(rows)} resource(s) {esc(g.nodes[key]['name'])} can reach")
+    for col in ("resource", "level", "path"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(esc(r["name"]), r["level"], esc(" → ".join(r["path_names"])))
+    console.print(table)
+
+
+@graph_group.command("contract")
+@click.argument("contract_id")
+@_config_option
+@_format_option
+@click.option("--all", "include_inactive", is_flag=True, help="Also list expired, revoked or suspended paths (marked).")
+def graph_contract(contract_id: str, config_path: str, fmt: str, include_inactive: bool) -> None:
+    """Every access path CONTRACT_ID still has: the offboarding inventory of one commercial relationship."""
+    from graph.queries import contract_access_paths, contract_ended, find_contract, sponsor_of
+
+    g, clock = _graph_from_config(config_path)
+    c = find_contract(g, contract_id)
+    if c is None:
+        known = sorted(d["record"].contract_id for _k, d in g.nodes(data=True) if d["kind"] == "contract")
+        err_console.print(f"[red]error:[/red] no contract '{esc(contract_id)}' in the register" + (f" (known: {esc(', '.join(known))})" if known else ""))
+        sys.exit(2)
+    paths = contract_access_paths(g, c.key, clock, include_inactive=include_inactive)
+    sponsor = sponsor_of(g, c.key)
+    ended = contract_ended(c, clock.date())
+    if fmt == "json":
+        out = {
+            "contract": {"id": c.contract_id, "key": c.key, "counterparty": c.counterparty, "kind": c.contract_type,
+                         "start": c.start.isoformat() if c.start else None, "end": c.end.isoformat() if c.end else None,
+                         "status": "ended" if ended else c.status, "sponsor": sponsor.email if sponsor else c.sponsor_email},
+            "access_paths": [{"key": p.key, "name": p.name, "kind": p.kind, "type": p.type, "source": p.source, "live": p.live,
+                              "evidence": list(p.evidence), "via": p.via,
+                              "reach": [{"key": r.resource_key, "name": r.name, "level": r.level.name.lower()} for r in p.reach]}
+                             for p in paths],
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    state = f"[red]ended {c.end.isoformat() if c.end else ''}[/red]" if ended else (f"ends {c.end.isoformat()}" if c.end else "open-ended")
+    console.print(f"[bold]{esc(c.contract_id)} {esc(c.counterparty)}[/bold] ({esc(c.contract_type)}) · {state} · sponsor "
+                  f"{esc(sponsor.email if sponsor else c.sponsor_email or 'none named')}")
+    table = Table(title=f"{len(paths)} {'' if include_inactive else 'live '}access path(s)")
+    for col in ("access path", "type", "source", "tied by", "reaches"):
+        table.add_column(col)
+    for p in paths:
+        reaches = ", ".join(f"{r.name} ({r.level.name.lower()})" for r in p.reach[:4]) + (f" +{len(p.reach) - 4} more" if len(p.reach) > 4 else "")
+        name = esc(p.name) + ("" if p.live else " [dim](inactive)[/dim]")
+        table.add_row(f"{name}\n[dim]{esc(p.key)}[/dim]", esc(p.type), esc(p.source), esc("; ".join(p.evidence)), esc(reaches or "—"))
+    console.print(table)
+
+
+@graph_group.command("export")
+@_config_option
+@click.option("--format", "fmt", type=click.Choice(["graphml", "json"]), default="graphml", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.")
+def graph_export(config_path: str, fmt: str, output: str | None) -> None:
+    """The whole trust graph for other tools: GraphML, or node-link JSON."""
+    from graph.export import to_graphml, to_json
+
+    g, _clock = _graph_from_config(config_path)
+    text = to_graphml(g) if fmt == "graphml" else json.dumps(to_json(g), indent=2) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {g.number_of_nodes()} nodes and {g.number_of_edges()} edges to {esc(output)}")
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
