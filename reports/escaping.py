@@ -56,3 +56,16 @@ def escape_jira(value: object) -> str:
     text = strip_control(str(value)).replace("\r", "")
     return _JIRA_SPECIAL.sub(r"\\\1", text)
 
+
+
+_CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_csv_cell(value: object) -> str:
+    """Literal text in a spreadsheet cell: a leading ``=``, ``+``, ``-`` or ``@`` cannot start a formula.
+
+    Such a cell gets a leading apostrophe (OWASP's advice for CSV injection);
+    the csv module does the quoting of commas, quotes and newlines.
+    """
+    text = strip_control(str(value)) if value is not None else ""
+    return "'" + text if text.startswith(_CSV_FORMULA_START) else text

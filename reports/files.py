@@ -1,4 +1,4 @@
-"""Report files for one sweep: JSON (machines) and Markdown (people).
+"""Report files for one sweep: JSON and Markdown, HTML (reports/html.py), SARIF, CSV and OCSF (reports/machine.py).
 
 Reports are built from the store, not from the sweep's memory, so any past
 sweep can be re-rendered and a report always agrees with ``nhiscan findings``.
@@ -177,6 +177,7 @@ def write_sweep_reports(config: Config, store: Store, sweep_id: int) -> list[Pat
         rendered["json"] = json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
     if "markdown" in config.reports.formats:
         rendered["md"] = render_markdown(report)
+    rendered.update(_other_formats(config, store, sweep_id, report))
     paths = []
     for ext, text in rendered.items():
         path = out_dir / f"sweep-{sweep_id}.{ext}"
@@ -184,6 +185,30 @@ def write_sweep_reports(config: Config, store: Store, sweep_id: int) -> list[Pat
         _atomic_write(out_dir / f"latest.{ext}", text)
         paths.append(path)
     return paths
+
+
+def _other_formats(config: Config, store: Store, sweep_id: int, report: dict[str, Any]) -> dict[str, str]:
+    """HTML for people; SARIF, CSV and OCSF JSON Lines for machines (extension -> text)."""
+    formats = config.reports.formats
+    out: dict[str, str] = {}
+    if "html" in formats:
+        from reports.html import html_report
+
+        out["html"] = html_report(config, store, sweep_id, report)
+    if "sarif" in formats:
+        from reports.machine import render_sarif
+
+        exposures = {row.key: row.data for row in store.current_records() if row.kind == "exposure"}
+        out["sarif"] = json.dumps(render_sarif(report, exposures), indent=2) + "\n"
+    if "csv" in formats:
+        from reports.machine import render_csv
+
+        out["csv"] = render_csv(report)
+    if "ocsf" in formats:
+        from reports.machine import render_ocsf_jsonl
+
+        out["ocsf.jsonl"] = render_ocsf_jsonl(report, {s.id: s.clock for s in store.sweeps(limit=100000)})
+    return out
 
 
 def _atomic_write(path: Path, text: str) -> None:

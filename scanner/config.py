@@ -32,7 +32,7 @@ class StoreConfig(_Strict):
 
 class ReportsConfig(_Strict):
     dir: str = "reports"
-    formats: list[Literal["json", "markdown"]] = ["json", "markdown"]
+    formats: list[Literal["json", "markdown", "html", "sarif", "csv", "ocsf"]] = ["json", "markdown", "html"]
 
 
 class FileSource(_Strict):

@@ -62,8 +62,10 @@ def test_reports_are_written_escaped_and_state_coverage(tmp_path):
     paths = write_sweep_reports(config, store, sid)
     md = (tmp_path / "reports" / f"sweep-{sid}.md").read_text()
     data = json.loads((tmp_path / "reports" / "latest.json").read_text())
-    assert {p.name for p in paths} == {f"sweep-{sid}.json", f"sweep-{sid}.md"}
+    assert {p.name for p in paths} == {f"sweep-{sid}.json", f"sweep-{sid}.md", f"sweep-{sid}.html"}  # the default formats
     assert "<img" not in md and "&lt;img" in md
+    page = (tmp_path / "reports" / "latest.html").read_text()
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page and "fine-grained PATs need GitHub App auth" in page
     assert "fine-grained PATs need GitHub App auth" in md
     # The JSON agrees with the store: the same open fingerprints.
     assert {f["fingerprint"] for f in data["findings"] if f["status"] == "open"} == {r.fingerprint for r in store.findings()}
