@@ -340,6 +340,11 @@ def render_html(
     open_by_sev = {s: sum(1 for f in open_f if f["severity"] == s) for s in SEVERITIES}
     changes = defaultdict(int, report["summary"].get("changes", {}))
     gaps = [c for c in report["coverage"] if not c["ok"]]
+    by_source: dict[str, list[int]] = {}
+    for c in report["coverage"]:
+        counts = by_source.setdefault(c["source"], [0, 0, 0])  # read, not read, records
+        counts[0 if c["ok"] else 1] += 1
+        counts[2] += c.get("count") or 0
     css = _stylesheet()
     layouts = {fp: picture_layout(n) for fp, n in pictures.items()}
     env = _environment()
@@ -357,6 +362,7 @@ def render_html(
         unrefreshed=[f for f in open_f if not f.get("refreshed", True)],
         gaps=gaps,
         inventories=len(report["coverage"]),
+        coverage_by_source=sorted(by_source.items()),
         chart=trend_chart(trend),
         trend=trend,
         contracts=contracts,
