@@ -194,6 +194,9 @@ def make_finding(ctx: RuleContext, subject: Record, why: str, evidence: Iterable
     contracts = contracts_of(g, subject.key)
     reaches = reach(g, subject.key)
     inventories = {subject.inventory, *extra_inventories}
+    # Listings that enriched the record besides its own (e.g. a Slack app's owner from the install
+    # log): if one of them fails later, the finding must stay open rather than resolve.
+    inventories.update(getattr(subject, "attributes", {}).get("derived_from", ()))
     for o in own:
         if o.person:
             inventories.update(g.nodes[o.person.key].get("inventories", ()))

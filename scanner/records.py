@@ -102,6 +102,7 @@ class Account(Record):
     last_active_at: datetime | None = None
     role: str | None = None  # e.g. org "admin" / "member" / "outside_collaborator"
     privilege: Privilege = Privilege.READ
+    scopes: tuple[str, ...] = ()  # raw OAuth scopes an app account holds (e.g. a Slack app's)
     mfa_enabled: bool | None = None  # None: the API did not tell us
     third_party: bool = False  # outside collaborator, app not owned by the org
     owners: tuple[Ownership, ...] = ()
