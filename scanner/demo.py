@@ -74,9 +74,22 @@ def write_contracts_toml(estate, path: Path) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def _slack_block(workdir: Path, url: str, token: str, admin_token: str | None) -> str:
+    """A ``[[sources.slack]]`` table; the bot and org-admin tokens go in files beside the config."""
+    _write_private(workdir / "slack-token.txt", token)
+    lines = ["[[sources.slack]]", 'name = "slack"', f'base_url = "{url}"', 'token_file = "slack-token.txt"']
+    if admin_token is not None:
+        _write_private(workdir / "slack-admin-token.txt", admin_token)
+        lines.append('admin_token_file = "slack-admin-token.txt"')
+    return "\n".join(lines + ["timeout = 10", "max_retries = 3", ""])
+
+
 def write_demo_config(workdir: Path, github_url: str, *, token: str | None, app_private_pem: bytes | None,
-                      extra: str = "") -> Path:
-    """Write config.toml and the credential files it names; return the config path."""
+                      extra: str = "", slack: tuple[str, str, str | None] | None = None) -> Path:
+    """Write config.toml and the credential files it names; return the config path.
+
+    ``slack`` is (API URL, bot token, org-admin token or None) when the estate has a Slack workspace.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     cred_lines = []
     if token is not None:
@@ -109,6 +122,7 @@ orgs = ["acme"]
 timeout = 10
 max_retries = 3
 
+{_slack_block(workdir, *slack) if slack else ""}
 [identity]
 internal_domains = ["acme.example"]
 [identity.logins.github]
@@ -122,12 +136,25 @@ internal_domains = ["acme.example"]
     return path
 
 
-def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extra: str = "") -> Path:
+def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extra: str = "",
+            slack_url: str | None = None) -> Path:
+    """Write the installation's files; with ``slack_url``, the estate's Slack workspace is swept too."""
     workdir.mkdir(parents=True, exist_ok=True)
     write_people_csv(estate, workdir / "people.csv")
     write_contracts_toml(estate, workdir / "contracts.toml")
     token = estate.github.tokens[0].token
-    return write_demo_config(workdir, github_url, token=token, app_private_pem=app_private_pem, extra=extra)
+    return write_demo_config(workdir, github_url, token=token, app_private_pem=app_private_pem, extra=extra,
+                             slack=_slack_tokens(estate, slack_url))
+
+
+def _slack_tokens(estate, slack_url: str | None) -> tuple[str, str, str | None] | None:
+    """(URL, first bot token, first org-admin token) of the estate's Slack section, if it has one."""
+    state = estate.vendors.get("slack")
+    if slack_url is None or state is None:
+        return None
+    bot = next((t.token for t in state.tokens if t.type == "bot"), None)
+    admin = next((t.token for t in state.tokens if t.type == "org_admin"), None)
+    return (slack_url, bot, admin) if bot else None
 
 
 def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
@@ -140,7 +167,10 @@ def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
     private, public = generate_app_key_pair()
     with Sandbox(estate, app_keys={DEMO_APP_ID: public.decode()}) as sandbox:
         console.print(f"sandbox GitHub API on {sandbox.github_url}")
-        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private)
+        slack_url = sandbox.url("slack") if estate.vendors.get("slack") is not None else None
+        if slack_url:
+            console.print(f"sandbox Slack API on {slack_url}")
+        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, slack_url=slack_url)
         config = load_config(config_path)
         outcome = run_scan_with_progress(config, now)
     console.print(f"\nconfig: {config_path}")
