@@ -84,7 +84,15 @@ def _slack_block(workdir: Path, url: str, token: str, admin_token: str | None) -
     return "\n".join(lines + ["timeout = 10", "max_retries = 3", ""])
 
 
+def _gitlab_block(workdir: Path, url: str, token: str) -> str:
+    """A ``[[sources.gitlab]]`` table for the sandbox's GitLab; the token goes in a file beside the config."""
+    _write_private(workdir / "gitlab-token.txt", token)
+    return "\n".join(["[[sources.gitlab]]", 'name = "gitlab"', f'base_url = "{url}"', 'token_file = "gitlab-token.txt"',
+                      "instance_admin = true", "timeout = 10", "max_retries = 3", ""])
+
+
 def write_demo_config(workdir: Path, github_url: str, *, token: str | None, app_private_pem: bytes | None,
+                      gitlab: tuple[str, str] | None = None,
                       extra: str = "", slack: tuple[str, str, str | None] | None = None) -> Path:
     """Write config.toml and the credential files it names; return the config path.
 
@@ -123,6 +131,7 @@ timeout = 10
 max_retries = 3
 
 {_slack_block(workdir, *slack) if slack else ""}
+{_gitlab_block(workdir, *gitlab) if gitlab else ""}
 [identity]
 internal_domains = ["acme.example"]
 [identity.logins.github]
@@ -137,13 +146,15 @@ internal_domains = ["acme.example"]
 
 
 def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extra: str = "",
+            gitlab_url: str | None = None,
             slack_url: str | None = None) -> Path:
     """Write the installation's files; with ``slack_url``, the estate's Slack workspace is swept too."""
     workdir.mkdir(parents=True, exist_ok=True)
     write_people_csv(estate, workdir / "people.csv")
     write_contracts_toml(estate, workdir / "contracts.toml")
     token = estate.github.tokens[0].token
-    return write_demo_config(workdir, github_url, token=token, app_private_pem=app_private_pem, extra=extra,
+    return write_demo_config(workdir, github_url, token=token, app_private_pem=app_private_pem,
+                             gitlab=_gitlab_source(estate, gitlab_url), extra=extra,
                              slack=_slack_tokens(estate, slack_url))
 
 
@@ -155,6 +166,14 @@ def _slack_tokens(estate, slack_url: str | None) -> tuple[str, str, str | None] 
     bot = next((t.token for t in state.tokens if t.type == "bot"), None)
     admin = next((t.token for t in state.tokens if t.type == "org_admin"), None)
     return (slack_url, bot, admin) if bot else None
+
+
+def _gitlab_source(estate, gitlab_url: str | None) -> tuple[str, str] | None:
+    """(URL, scanner token) of the estate's GitLab section, when it has one and the sandbox serves it."""
+    state = estate.vendors.get("gitlab")
+    if gitlab_url is None or state is None or not state.tokens:
+        return None
+    return gitlab_url, state.tokens[0].token
 
 
 def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
@@ -170,7 +189,7 @@ def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
         slack_url = sandbox.url("slack") if estate.vendors.get("slack") is not None else None
         if slack_url:
             console.print(f"sandbox Slack API on {slack_url}")
-        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, slack_url=slack_url)
+        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, gitlab_url=sandbox.urls.get("gitlab"), slack_url=slack_url)
         config = load_config(config_path)
         outcome = run_scan_with_progress(config, now)
     console.print(f"\nconfig: {config_path}")
