@@ -11,6 +11,11 @@ Public API::
 
     load_contracts(path, *, today=None) -> (list[Contract], warnings)
     load_people(path, *, today=None) -> (list[Person], warnings)
+    contract_from_values(values, *, where, today, warnings, ...) -> Contract | None
+
+``contract_from_values`` is the one place a contract is validated and built; registers kept
+elsewhere (contracts as Jira issues, ``scanner.collectors.jira``) call it with their own
+required fields, record source and field names for messages.
 
 ``today`` is injected (default :func:`datetime.date.today`) so tests can move
 the clock; it decides a contract's status when the register does not give one,
@@ -190,9 +195,11 @@ class _Row:
     label: str  # "column" (CSV) or "key" (TOML)
     values: dict[str, Any]
     problems: list[str] = dataclasses.field(default_factory=list)
+    # Register field -> the name its source uses, for messages (a Jira field name such as 'Contract end').
+    names: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def field(self, name: str) -> str:
-        return f"{self.label} {name!r}"
+        return f"{self.label} {self.names.get(name, name)!r}"
 
     def get(self, name: str, parse: Callable[..., Any], *args: Any) -> Any:
         """Parse one value; a bad one is noted in ``problems`` (the row will be skipped) and gives None."""
@@ -380,12 +387,44 @@ def _reject_duplicate_ids(path: Path, rows: list[_Row]) -> None:
         raise ConfigError(f"{path}: duplicate contract id(s): {details}; each contract id must be unique")
 
 
-def _contract_from_row(row: _Row, today: date, warnings: list[str]) -> Contract | None:
+def contract_from_values(
+    values: dict[str, Any],
+    *,
+    where: str,
+    today: date,
+    warnings: list[str],
+    label: str = "key",
+    names: dict[str, str] | None = None,
+    required: Iterable[str] = CONTRACT_REQUIRED,
+    source: str = "contracts",
+    inventory: str = "contracts:register",
+) -> Contract | None:
+    """Validate one contract given as register values (keys from ``CONTRACT_FIELDS``) and build it.
+
+    ``where`` prefixes every warning (``jira LEGAL-2``); ``label`` and ``names`` say how a field
+    is named there (``field 'Contract end'``). ``required`` may differ from the file register's
+    (a Jira register requires ``end`` but not ``kind``; a missing kind is kept as ``unknown``).
+    The record key is ``{source}:contract:{id}``. Returns None when the values are unusable; the
+    warning says which field is wrong and what was expected.
+    """
+    row = _Row(where=where, short=where, label=label, values=values, names=dict(names or {}))
+    return _contract_from_row(row, today, warnings, required=frozenset(required), source=source, inventory=inventory)
+
+
+def _contract_from_row(
+    row: _Row,
+    today: date,
+    warnings: list[str],
+    *,
+    required: frozenset[str] = frozenset(CONTRACT_REQUIRED),
+    source: str = "contracts",
+    inventory: str = "contracts:register",
+) -> Contract | None:
     contract_id = row.get("id", _required_text)
     counterparty = row.get("counterparty", _required_text)
-    kind = row.get("kind", _required_choice, CONTRACT_KINDS, "contract kind")
-    start = row.get("start", _required_date)
-    end = row.get("end", _date)
+    kind = row.get("kind", _required_choice if "kind" in required else _choice, CONTRACT_KINDS, "contract kind")
+    start = row.get("start", _required_date if "start" in required else _date)
+    end = row.get("end", _required_date if "end" in required else _date)
     status = row.get("status", _choice, CONTRACT_STATUSES, "contract status")
     sponsor = row.get("sponsor", _email)
     last_attestation = row.get("last_attestation", _date)
@@ -414,13 +453,13 @@ def _contract_from_row(row: _Row, today: date, warnings: list[str]) -> Contract 
         warnings.append(f"{row.where}: {row.field('match_names')} pattern '*' claims every NHI for contract {contract_id!r} (kept)")
 
     return Contract(
-        key=f"contracts:contract:{contract_id}",
-        source="contracts",
-        inventory="contracts:register",
+        key=f"{source}:contract:{contract_id}",
+        source=source,
+        inventory=inventory,
         name=f"{contract_id} {counterparty}",
         contract_id=contract_id,
         counterparty=counterparty,
-        contract_type=kind,
+        contract_type=kind or "unknown",
         start=start,
         end=end,
         status=status,
