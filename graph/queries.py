@@ -332,10 +332,17 @@ def neighbourhood(g: nx.MultiDiGraph, key: str, now: datetime, *, max_resources:
         add(holder[0].key, holder[0].email, "person", COL_PEOPLE, person_note(holder[0]))
         edges.append(PictureEdge(holder[0].key, key, "has account"))
     acts_as = sorted(dst for _s, dst, d in g.out_edges(key, data=True) if d["rel"] == AUTHENTICATES_AS)
+    # A token with grants of its own reaches resources directly: its account is drawn on the left, as the
+    # account holding it, so no edge to a resource has to cross it. Otherwise it acts as the account (right).
+    own_grants = any(d["rel"] == CAN_ACCESS for _s, _d, d in g.out_edges(key, data=True))
     for acc in acts_as:
         rec = record(g, acc)
-        add(acc, getattr(rec, "login", None) or rec.name, "account", COL_ACTS_AS)
-        edges.append(PictureEdge(key, acc, "authenticates as"))
+        if own_grants:
+            add(acc, getattr(rec, "login", None) or rec.name, "account", COL_LINKS)
+            edges.append(PictureEdge(acc, key, "holds"))
+        else:
+            add(acc, getattr(rec, "login", None) or rec.name, "account", COL_ACTS_AS)
+            edges.append(PictureEdge(key, acc, "authenticates as"))
 
     for o in sorted(owners(g, key), key=lambda o: (o.label, o.account_key or "")):
         person_id = o.person.key if o.person else None
@@ -347,6 +354,8 @@ def neighbourhood(g: nx.MultiDiGraph, key: str, now: datetime, *, max_resources:
             edges.append(PictureEdge(o.account_key, key, o.role))
             if person_id:
                 edges.append(PictureEdge(person_id, o.account_key, "has account"))
+        elif person_id and o.account_key and own_grants:
+            edges.append(PictureEdge(person_id, o.account_key, "has account"))
         elif person_id:
             edges.append(PictureEdge(person_id, key, o.role))
 
@@ -361,7 +370,8 @@ def neighbourhood(g: nx.MultiDiGraph, key: str, now: datetime, *, max_resources:
     reaches = reach(g, key)
     shown = reaches[:max_resources]
     for r in shown:
-        first_resource = next(i for i, k in enumerate(r.path) if g.nodes[k]["kind"] == "resource")
+        # A grant can also end at an account (an external AWS account may assume an IAM role).
+        first_resource = next((i for i, k in enumerate(r.path) if g.nodes[k]["kind"] == "resource"), len(r.path) - 1)
         depth = len(r.path) - 1 - first_resource  # 0: granted directly; 1: inside that; 2+: deeper
         column = COL_RESOURCES + min(depth, COL_DEEPER - COL_RESOURCES)
         add(r.resource_key, r.name, "resource", column)

@@ -69,7 +69,13 @@ def test_contract_lists_exactly_the_access_paths_the_estate_gives_globex(swept):
     names = {(p["source"], p["type"], p["name"]) for p in data["access_paths"]}
     assert {("github", "app_installation", "globex-ci"), ("github", "deploy_key", "globex-deploy")} <= names
     assert "github:user:globex-dev" in listed
-    # Other vendors' Globex sections (when the demo estate has them) show up through the same edges.
+    # Every other vendor the demo sweeps whose estate section gives Globex something shows at least one Globex path.
+    estate = yaml.safe_load(bundled_estate().read_text())
+    kind_of_source = {src.name: kind for kind, src in config.sources.all()}
+    for kind in set(kind_of_source.values()) - {"github"}:
+        if "globex" in json.dumps(estate.get(kind, {})).lower():
+            from_vendor = [p for p in data["access_paths"] if kind_of_source.get(p["source"]) == kind]
+            assert any("globex" in (p["name"] + p["key"]).lower() for p in from_vendor), kind
     assert all(p["live"] for p in data["access_paths"])
     assert data["contract"] == {"id": "C-100", "key": "contracts:contract:C-100", "counterparty": "Globex", "kind": "vendor",
                                 "start": data["contract"]["start"], "end": (NOW.date() - timedelta(days=45)).isoformat(),
