@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import html.parser
+import json
 import os
 import re
 import shutil
@@ -23,11 +24,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from graph.queries import neighbourhood
 from graph.snapshot import graph_from_store
 from reports.html import picture_layout
 from sandbox import Sandbox, generate_app_key_pair
+from scanner.cli import main
 from scanner.config import load_config
 from scanner.demo import DEMO_APP_ID, bundled_estate, prepare
 from scanner.store import Store
@@ -62,6 +65,15 @@ def open_counts(store: Store) -> dict[str, int]:
     counts: dict[str, int] = {}
     for row in store.findings(status="open"):
         counts[row.severity] = counts.get(row.severity, 0) + 1
+    return counts
+
+
+def cli_open_counts(config_path: Path) -> dict[str, int]:
+    """What ``nhiscan findings --format json`` says is open, per severity."""
+    result = CliRunner().invoke(main, ["findings", "-c", str(config_path), "--format", "json"], catch_exceptions=False)
+    counts: dict[str, int] = {}
+    for f in json.loads(result.output):
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
     return counts
 
 
@@ -187,7 +199,7 @@ def chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProc
 
 @needs_chromium
 def test_in_chromium_the_page_shows_the_store_numbers_runs_nothing_and_logs_no_error(demo, tmp_path):
-    _config, store, _sid, page = demo
+    config, store, _sid, page = demo
     run = chromium(page, tmp_path / "profile", "--enable-logging=stderr", "--v=0", "--dump-dom")
     assert run.returncode == 0, run.stderr[-2000:]
     console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
@@ -195,6 +207,7 @@ def test_in_chromium_the_page_shows_the_store_numbers_runs_nothing_and_logs_no_e
     assert "Uncaught" not in run.stderr
     dom = parse(run.stdout)
     counts = open_counts(store)
+    assert counts == cli_open_counts(config.base_dir / "config.toml")
     assert int(dom.by_id["open-total"]) == sum(counts.values())
     for sev in ("critical", "high", "medium", "low"):
         assert int(dom.by_id[f"open-{sev}"]) == counts.get(sev, 0), sev
