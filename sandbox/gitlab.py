@@ -1432,20 +1432,21 @@ class GitLabEmulator:
             items = [i for i in items if i["active"] == (state == "active")]
         return self._page(ctx, sorted(items, key=lambda i: -i["id"]))
 
-    def _all_tokens(self, ctx: Ctx) -> list[tuple[AccessToken | ResourceAccessToken, ApiUser]]:
-        """Every personal access token row: people's, service accounts' and bots' (not impersonation)."""
+    def _all_tokens(self, ctx: Ctx, *, impersonation: bool) -> list[tuple[AccessToken | ResourceAccessToken, ApiUser]]:
+        """Every personal access token row: people's, service accounts' and bots', and with
+        ``impersonation`` the impersonation tokens too (GitLab shows those to administrators only)."""
         out: list[tuple[Any, ApiUser]] = []
         for person in ctx.ix.people.values():
             if person.bot_token is not None:
                 out.append((person.bot_token, person))
-            for t in person.tokens:
+            for t in person.tokens + (person.impersonation if impersonation else []):
                 out.append((t, person))
         return sorted(out, key=lambda x: x[0].id or 0)
 
     def h_list_personal_access_tokens(self, ctx: Ctx) -> Result:
         me = self._me(ctx)
         args = ctx.args
-        rows = self._all_tokens(ctx)
+        rows = self._all_tokens(ctx, impersonation=me.is_admin)
         if args.get("user_id"):
             wanted = _int_arg(args.get("user_id"), -1)
             if not me.is_admin and wanted != me.person.id:
@@ -1470,7 +1471,7 @@ class GitLabEmulator:
 
     def h_get_personal_access_token(self, ctx: Ctx, tid: str) -> Result:
         me = self._me(ctx)
-        for t, p in self._all_tokens(ctx):
+        for t, p in self._all_tokens(ctx, impersonation=me.is_admin):
             if t.id == int(tid) and (me.is_admin or p.id == me.person.id):
                 return Result(self._token_json(t, p.id))
         raise _not_found("Not Found")

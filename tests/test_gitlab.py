@@ -182,10 +182,11 @@ def test_admin_only_endpoints_refuse_non_admins_and_the_token_list_shows_only_on
         r = api(sb, path, token=MEMBER)
         assert (r.status_code, r.json()) == (403, {"message": "403 Forbidden"}), path
     mine = api(sb, "/personal_access_tokens", token=MEMBER).json()
-    assert [t["name"] for t in mine] == ["bob-laptop"]
+    assert [t["name"] for t in mine] == ["bob-laptop"], "not even their own impersonation token"
     assert api(sb, "/personal_access_tokens", token=MEMBER, user_id=uid(sb, "root")).status_code == 401
     everything = api(sb, "/personal_access_tokens", per_page=100).json()
-    assert {"bob-laptop", "carol-old", "ci-sa-token", "group-sa-token", "api-maintainer", "acme-group-token"} <= {t["name"] for t in everything}
+    assert {"bob-laptop", "carol-old", "ci-sa-token", "group-sa-token", "api-maintainer", "acme-group-token",
+            "support-session"} <= {t["name"] for t in everything}, "administrators see impersonation tokens here too"
     # What a non-admin may see of a user: no email, no admin flag.
     assert set(api(sb, "/users", token=MEMBER).json()[0]) == {"id", "username", "name", "state", "locked", "avatar_url", "web_url"}
 

@@ -1002,7 +1002,8 @@ class _Collector:
                                                          inventory=inv, users=self.users, kind="impersonation"))
                 return batch
 
-            self.read(inv, need, read_impersonation)
+            # The admin token list holds impersonation tokens too, unmarked; this listing says what they are.
+            self.read(inv, need, read_impersonation, authority=_AUTHORITY_SPECIFIC)
         elif short == "deploy_tokens":
             self.read(inv, need, lambda: transform_deploy_tokens(src, self._list("/deploy_tokens"), inventory=inv))
         elif short == "deploy_keys":
