@@ -91,9 +91,47 @@ def _gitlab_block(workdir: Path, url: str, token: str) -> str:
                       "instance_admin = true", "timeout = 10", "max_retries = 3", ""])
 
 
+# The contract register legal keeps in Jira (project LEGAL of the demo estate), by field name.
+DEMO_JIRA_REGISTER = {
+    "jql": "project = LEGAL AND issuetype = Contract ORDER BY key",
+    "counterparty_field": "Counterparty",
+    "kind_field": "Contract kind",
+    "start_field": "Contract start",
+    "end_field": "Contract end",
+    "sponsor_field": "Sponsor",
+    "match_names_field": "Match names",
+}
+
+
+def _jira_block(workdir: Path, url: str, user: str, token: str, org_id: str | None, admin_key: str | None) -> str:
+    """A ``[[sources.jira]]`` table (the site and, on the same sandbox server, the org admin API) with
+    the contract register kept in Jira; the API token and the org admin key go in files beside the config."""
+    _write_private(workdir / "jira-token.txt", token)
+    lines = ["[[sources.jira]]", 'name = "jira"', f'base_url = "{url}"', f'user = "{user}"', 'token_file = "jira-token.txt"']
+    if org_id and admin_key:
+        _write_private(workdir / "jira-org-admin-key.txt", admin_key)
+        lines += ['org_admin_token_file = "jira-org-admin-key.txt"', f'org_id = "{org_id}"', f'admin_base_url = "{url}"']
+    lines += ["timeout = 10", "max_retries = 3", "", "[sources.jira.contract_register]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in DEMO_JIRA_REGISTER.items()]
+    return "\n".join(lines + [""])
+
+
+def _jira_source(estate, jira_url: str | None) -> tuple[str, str, str, str | None, str | None] | None:
+    """(URL, user, API token, org id, org admin key) of the estate's Jira site: the first API token with a value."""
+    state = estate.vendors.get("jira")
+    token = next((t for t in state.api_tokens if t.token), None) if jira_url and state else None
+    if token is None:
+        return None
+    login = token.user.email if state.cloud else token.user.name
+    org_id = state.org.id if state.org else None
+    admin_key = state.org.admin_keys[0].key if state.org and state.org.admin_keys else None
+    return jira_url, login, token.token, org_id, admin_key
+
+
 def write_demo_config(workdir: Path, github_url: str, *, token: str | None, app_private_pem: bytes | None,
                       gitlab: tuple[str, str] | None = None,
-                      extra: str = "", slack: tuple[str, str, str | None] | None = None) -> Path:
+                      extra: str = "", slack: tuple[str, str, str | None] | None = None,
+                      jira: tuple[str, str, str, str | None, str | None] | None = None) -> Path:
     """Write config.toml and the credential files it names; return the config path.
 
     ``slack`` is (API URL, bot token, org-admin token or None) when the estate has a Slack workspace.
@@ -132,6 +170,7 @@ max_retries = 3
 
 {_slack_block(workdir, *slack) if slack else ""}
 {_gitlab_block(workdir, *gitlab) if gitlab else ""}
+{_jira_block(workdir, *jira) if jira else ""}
 [identity]
 internal_domains = ["acme.example"]
 [identity.logins.github]
@@ -147,7 +186,7 @@ internal_domains = ["acme.example"]
 
 def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extra: str = "",
             gitlab_url: str | None = None,
-            slack_url: str | None = None) -> Path:
+            slack_url: str | None = None, jira_url: str | None = None) -> Path:
     """Write the installation's files; with ``slack_url``, the estate's Slack workspace is swept too."""
     workdir.mkdir(parents=True, exist_ok=True)
     write_people_csv(estate, workdir / "people.csv")
@@ -155,7 +194,7 @@ def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extr
     token = estate.github.tokens[0].token
     return write_demo_config(workdir, github_url, token=token, app_private_pem=app_private_pem,
                              gitlab=_gitlab_source(estate, gitlab_url), extra=extra,
-                             slack=_slack_tokens(estate, slack_url))
+                             slack=_slack_tokens(estate, slack_url), jira=_jira_source(estate, jira_url))
 
 
 def _slack_tokens(estate, slack_url: str | None) -> tuple[str, str, str | None] | None:
@@ -189,7 +228,9 @@ def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
         slack_url = sandbox.url("slack") if estate.vendors.get("slack") is not None else None
         if slack_url:
             console.print(f"sandbox Slack API on {slack_url}")
-        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, gitlab_url=sandbox.urls.get("gitlab"), slack_url=slack_url)
+        jira_url = sandbox.url("jira") if estate.vendors.get("jira") is not None else None
+        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, gitlab_url=sandbox.urls.get("gitlab"), slack_url=slack_url,
+                              jira_url=jira_url)
         config = load_config(config_path)
         outcome = run_scan_with_progress(config, now)
     console.print(f"\nconfig: {config_path}")
