@@ -421,6 +421,7 @@ def test_alerts_open_a_dm_and_every_message_is_recorded(fresh):
     assert [(i["id"], i["user"]) for i in ims] == [(dm, uid)]
 
 
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing:UserWarning")  # no_text is the point
 def test_post_message_refusals(fresh):
     c = client(fresh, BOT)
     state = fresh.apps["slack"].state
@@ -516,6 +517,7 @@ def _schemas(spec: dict[str, Any], method: str) -> tuple[dict[str, Any] | None, 
     return full(op["responses"]["200"].get("schema")), full(op["responses"].get("default", {}).get("schema"))
 
 
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing:UserWarning")  # no_text is the point
 def test_every_emitted_body_matches_the_pinned_spec(tmp_path, slack_spec):
     from jsonschema import Draft4Validator
 
