@@ -481,6 +481,7 @@ METHODS: dict[str, Method] = {
         Method("conversations.open", "tier3"),
         Method("conversations.list", "tier2"),
         Method("chat.postMessage", "posting", ("chat:write", "chat:write:bot", "chat:write:user")),
+        Method("conversations.history", "tier3"),
     )
 }
 
@@ -1177,10 +1178,19 @@ class SlackEmulator:
         # Slack does not reject an unknown thread_ts; it is recorded as given.
         thread_ts = call.args.get("thread_ts")
         thread_ts = str(thread_ts) if thread_ts else None
+        metadata = call.args.get("metadata")
+        if isinstance(metadata, str):
+            try:
+                metadata = json.loads(metadata) if metadata else None
+            except ValueError:
+                raise SlackError("invalid_metadata_format") from None
+        if metadata is not None and (not isinstance(metadata, dict) or not metadata.get("event_type")
+                                     or not isinstance(metadata.get("event_payload", {}), dict)):
+            raise SlackError("invalid_metadata_schema")
         ts = self._next_ts()
         st.messages.append({
             "channel": channel_id, "recipient": recipient, "text": text, "blocks": blocks, "attachments": attachments,
-            "thread_ts": thread_ts, "ts": ts, "user": me.id, "token_type": tok.type,
+            "thread_ts": thread_ts, "ts": ts, "user": me.id, "token_type": tok.type, "metadata": metadata,
         })
         message: dict[str, Any] = {"type": "message", "text": text, "user": me.id, "ts": ts, "team": st.team.id}
         if me.is_bot and me.bot is not None:
@@ -1190,6 +1200,37 @@ class SlackEmulator:
         if thread_ts and re.match(r"^\d{10}\.\d{6}$", thread_ts):
             message["thread_ts"] = thread_ts
         return {"channel": channel_id, "ts": ts, "message": message}
+
+    def m_conversations_history(self, call: Call) -> dict[str, Any]:
+        """Messages posted in a conversation, newest first; ``metadata`` only with include_all_metadata."""
+        st, me = self._state, call.user
+        assert me is not None
+        channel = str(call.args.get("channel") or "")
+        conv = st.conversations.get(channel)
+        ch = None if conv is not None else st.channel(channel)
+        if conv is None and ch is None:
+            raise SlackError("channel_not_found")
+        if conv is not None:
+            if me.id not in conv.members:
+                raise SlackError("channel_not_found")
+            self._check_scopes(call, ("im:history",) if conv.id.startswith("D") else ("mpim:history",))
+            channel_id = conv.id
+        else:
+            if ch.private and me.name not in ch.members:
+                raise SlackError("channel_not_found")
+            self._check_scopes(call, ("groups:history",) if ch.private else ("channels:history",))
+            channel_id = ch.id
+        with_meta = call.args.get("include_all_metadata") in (True, "true", "1", 1)
+        items = []
+        for m in reversed(st.messages):
+            if m["channel"] != channel_id:
+                continue
+            msg: dict[str, Any] = {"type": "message", "user": m["user"], "text": m["text"], "ts": m["ts"]}
+            if with_meta and m.get("metadata"):
+                msg["metadata"] = m["metadata"]
+            items.append((m["ts"], msg))
+        page, nxt = self._cursor_page(call, items, "history", default=100, maximum=999)
+        return {"messages": page, "has_more": bool(nxt), "response_metadata": {"next_cursor": nxt}}
 
     def _post_target(self, call: Call, target: str) -> tuple[str, Optional[str]]:
         """Resolve ``channel`` (an id, a ``#name`` or a user id) to a conversation the caller may post in."""
