@@ -1021,7 +1021,7 @@ def load_estate(
 # Top-level estate sections besides ``github``. Each is parsed and served by ``sandbox/<name>.py``,
 # which defines ``parse_estate(raw, ctx, path) -> state`` (raise ``ctx.error(path, message)`` on
 # bad input), ``build(estate, *, reload, **options) -> WSGI app`` and ``URL_SUFFIX``.
-VENDOR_SECTIONS = ("gitlab", "slack", "jira", "okta", "entra", "aws")
+VENDOR_SECTIONS = ("gitlab", "slack", "jira", "okta", "entra", "aws", "git")
 
 
 def vendor_module(name: str):

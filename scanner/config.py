@@ -190,8 +190,22 @@ class AwsSource(_Source):
     account_id: str | None = None
 
 
+class GitReposSource(_Source):
+    """Git repositories fetched over git's HTTP protocol and scanned for leaked secrets, history included."""
+
+    name: str = "git"
+    base_url: str = Field(description="git host root; a repository is {base_url}/{repo}.git, e.g. https://github.com")
+    repos: list[str] = Field(min_length=1, description="repository paths under base_url, e.g. acme/api")
+    username: str = Field("x-access-token", description="HTTP Basic user sent with the token (GitLab: oauth2)")
+    history: bool = Field(True, description="every commit of every branch; false: the default branch's tip only")
+    state_dir: str = Field("git-state", description="bare mirrors and the scanned-blob ledger (no secret values)")
+    max_blob_bytes: int = Field(2_000_000, gt=0, description="larger blobs are skipped and counted in warnings")
+    workers: int | None = Field(None, ge=0, description="secret-scan worker processes; the CPU count when absent")
+
+
 class SourcesConfig(_Strict):
     github: list[GitHubSource] = Field(default_factory=list)
+    git_repos: list[GitReposSource] = Field(default_factory=list)
     gitlab: list[GitLabSource] = Field(default_factory=list)
     slack: list[SlackSource] = Field(default_factory=list)
     jira: list[JiraSource] = Field(default_factory=list)

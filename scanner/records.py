@@ -192,6 +192,9 @@ class Exposure(Record):
     preview: str
     location: str  # e.g. "github:acme/api@<sha>:config/settings.py:12"
     credential_key: str | None = None  # inventory credential it matches, when known
+    # What identifies the secret without being it, to link it to an inventory credential:
+    # "aws_access_key_id_sha256:<hash>", "last_eight_hmac:<keyed hash>".
+    identities: tuple[str, ...] = ()
 
 
 RECORD_TYPES: dict[str, type[Record]] = {
@@ -273,7 +276,7 @@ def _revive(name: str, value: Any) -> Any:
         return tuple(Ownership(**o) for o in value)
     if name == "match":
         return MatchRules(**{k: tuple(v) for k, v in value.items()})
-    if name == "scopes":
+    if name in ("scopes", "identities"):
         return tuple(value)
     return value
 

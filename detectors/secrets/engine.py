@@ -54,10 +54,12 @@ _INVALID_FILE_FILTER = "detect_secrets.filters.common.is_invalid_file"
 class Hit:
     """One secret detect-secrets' definitions report, at its first line in one file.
 
-    ``secret`` is the raw value, held in memory only so the caller can compute
-    its keyed hash and preview; it is excluded from ``repr`` and comparisons.
-    ``hashed_secret`` is detect-secrets' own SHA-1 of the value (what its
-    baselines store), used for parity with the stock CLI.
+    ``secret`` is the credential's value, held in memory only so the caller can
+    compute its keyed hash and preview; it is excluded from ``repr`` and
+    comparisons. ``hashed_secret`` is detect-secrets' own SHA-1 of what *it*
+    calls the secret (what its baselines store), for parity with the stock CLI.
+    The two differ only where detect-secrets keeps a token's prefix alone (see
+    :func:`full_value`).
     """
 
     type: str
@@ -379,7 +381,7 @@ def _scan_candidates(filename: str, lines: list[str], by_line: dict[int, set[int
                     line=line,
                     context=context,
                 ):
-                    on_line.append(secret)
+                    on_line.append((secret, full_value(plugin, line, secret.secret_value)))
         if on_line and not _is_filtered_out(
             required_filter_parameters=["line"], filename=filename, line=line, context=context
         ):
@@ -433,17 +435,37 @@ def _scan_guarded(filename: str, text: str) -> list:
         return []
 
 
-def _to_hits(filename: str, secrets: Iterable) -> list[Hit]:
+def _to_hits(filename: str, found: Iterable) -> list[Hit]:
     """Deduplicate per (type, hash) keeping the first, as ``SecretsCollection`` does."""
     seen: set[tuple[str, str]] = set()
     hits = []
-    for secret in secrets:
+    for secret, value in found:
         key = (secret.type, secret.secret_hash)
         if key in seen:
             continue
         seen.add(key)
-        hits.append(Hit(secret.type, filename, secret.line_number, secret.secret_hash, secret.secret_value))
+        hits.append(Hit(secret.type, filename, secret.line_number, secret.secret_hash, value))
     return hits
+
+
+def full_value(plugin, line: str, value: str) -> str:
+    """The whole credential when detect-secrets' regex captured only its prefix.
+
+    detect-secrets reports a regex's capture group as the secret; for GitHub
+    (``(ghp|gho|...)_...``) and GitLab (``(glpat|...)-...``) tokens that group is
+    the prefix alone, so every GitHub token "is" ``ghp``. Its ``hashed_secret``
+    stays as it computes it (parity); what we hash with the installation key,
+    link and compare across places is the whole match.
+    """
+    for regex in getattr(plugin, "denylist", ()):
+        if not regex.groups:
+            continue
+        for match in regex.finditer(line):
+            for group in range(1, regex.groups + 1):
+                if (match.group(group) == value and match.start(group) == match.start(0)
+                        and match.end(0) > match.end(group)):
+                    return match.group(0)
+    return value
 
 
 def scan_text_here(text: str, filename: str, *, extra_plugins: bool = True) -> list[Hit]:
