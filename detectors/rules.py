@@ -539,3 +539,151 @@ def long_lived(ctx: RuleContext) -> Iterator[dict[str, Any]]:
             yield make_finding(ctx, subj, f"{subject_type(subj)} '{subj.name}': " + "; ".join(reasons) + ".",
                                [f"created: {subj.created_at.isoformat() if subj.created_at else 'unknown'}",
                                 f"expires: {subj.expires_at.isoformat() if subj.expires_at else 'never'}"])
+
+
+# --- leaked secrets: exposures from the secret engine (detectors/secrets) ------------------
+
+from scanner.records import Exposure  # noqa: E402 - the secret rules' section keeps its own imports
+
+# detect-secrets' heuristic types: a high-entropy string or a "password = ..." is often a test
+# value, so alone they rank below a token whose format names its vendor.
+GENERIC_SECRET_TYPES = ("Secret Keyword", "Base64 High Entropy String", "Hex High Entropy String", "Public IP (ipv4)")
+_VARIABLE_TYPES = ("actions_variable", "ci_variable")
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def exposures(g: nx.MultiDiGraph) -> list[Exposure]:
+    return sorted((d["record"] for _k, d in g.nodes(data=True) if isinstance(d["record"], Exposure)), key=lambda e: e.key)
+
+
+def credential_identities(cred: Credential) -> list[str]:
+    """What the inventory knows that identifies a credential, in the form exposures carry."""
+    out = []
+    if cred.value_hmac and cred.credential_type not in _VARIABLE_TYPES:
+        out.append(f"value_hmac:{cred.value_hmac}")
+    attrs = cred.attributes or {}
+    if attrs.get("last_eight_hmac"):
+        out.append(f"last_eight_hmac:{attrs['last_eight_hmac']}")
+    if attrs.get("access_key_id"):
+        out.append("aws_access_key_id_sha256:" + _sha256(str(attrs["access_key_id"])))
+    return out
+
+
+def linked_credential(g: nx.MultiDiGraph, exposure: Exposure, index: dict[str, str]) -> Credential | None:
+    """The inventory credential a leaked value is, when the inventory can tell."""
+    if exposure.credential_key and exposure.credential_key in g:
+        rec = g.nodes[exposure.credential_key]["record"]
+        if isinstance(rec, Credential):
+            return rec
+    for identity in (f"value_hmac:{exposure.secret_hmac}", *exposure.identities):
+        key = index.get(identity)
+        if key is not None:
+            return g.nodes[key]["record"]
+    return None
+
+
+def _identity_index(g: nx.MultiDiGraph) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for key, data in sorted(g.nodes(data=True), key=lambda item: item[0]):
+        rec = data["record"]
+        if isinstance(rec, Credential):
+            for identity in credential_identities(rec):
+                index.setdefault(identity, key)
+    return index
+
+
+@rule(
+    id="secret-exposed",
+    title="Secret exposed in code, history or a ticket",
+    severity="high",
+    owasp="NHI2",
+    nist="PR.AA-01",
+    remediation="Revoke or rotate the credential first (removing it from the file does not un-leak it: history and "
+    "clones keep it), then remove it from the code and its history, and move it to a secret manager.",
+    generic_severity="medium",
+)
+def secret_exposed(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """A secret seen in a repository (history included), a CI variable or a ticket.
+
+    When the inventory knows the credential (an AWS access key id, a GitHub token's last
+    eight characters, the same value), the leak and the live credential are one finding,
+    critical while the credential is active; unlinked leaks are one finding per place.
+    """
+    g = ctx.graph
+    index = _identity_index(g)
+    linked: dict[str, list[Exposure]] = {}
+    for exp in exposures(g):
+        cred = linked_credential(g, exp, index)
+        if cred is not None:
+            linked.setdefault(cred.key, []).append(exp)
+            continue
+        generic = exp.secret_type in GENERIC_SECRET_TYPES
+        yield make_finding(
+            ctx, exp, f"A {exp.secret_type} ({exp.preview}) is in {exp.location}.",
+            [f"location: {exp.location}", f"type: {exp.secret_type}", f"preview: {exp.preview}"],
+            severity=ctx.params["generic_severity"] if generic else None,
+        )
+    for cred_key, leaks in sorted(linked.items()):
+        cred = g.nodes[cred_key]["record"]
+        active = is_active(cred, ctx.now)
+        places = ", ".join(e.location for e in leaks[:5]) + (f" and {len(leaks) - 5} more" if len(leaks) > 5 else "")
+        state = "is active" if active else f"is {getattr(cred.status, 'value', cred.status)}"
+        yield make_finding(
+            ctx, cred, f"{subject_type(cred)} '{cred.name}' {state} and is also exposed in {places}.",
+            [f"exposed: {e.location} ({e.secret_type}, {e.preview})" for e in leaks]
+            + [f"linked by: {_link_reason(e, cred, index)}" for e in leaks[:1]],
+            severity="critical" if active else "low",
+            extra_inventories=[e.inventory for e in leaks],
+        )
+
+
+def _link_reason(exp: Exposure, cred: Credential, index: dict[str, str]) -> str:
+    if exp.credential_key == cred.key:
+        return "found in the credential's own value"
+    for identity in (f"value_hmac:{exp.secret_hmac}", *exp.identities):
+        if index.get(identity) == cred.key:
+            return {"value_hmac": "the same value (keyed hash)", "last_eight_hmac": "the token's last eight characters "
+                    "(keyed hash) as the credential-authorizations API shows them",
+                    "aws_access_key_id_sha256": "the AWS access key id"}.get(identity.split(":")[0], identity.split(":")[0])
+    return "inventory identity"
+
+
+@rule(
+    id="secret-reused",
+    title="Same secret in several places",
+    severity="high",
+    owasp="NHI9",
+    nist="PR.AA-01",
+    remediation="Give each environment, service and repository its own credential, so one leak or revocation does not "
+    "spread; rotate the shared value everywhere it appears.",
+    min_places=2,
+)
+def secret_reused(ctx: RuleContext) -> Iterator[dict[str, Any]]:
+    """One value (same keyed hash) in several places: files of different repositories or paths,
+    CI variables of different projects or environments (OWASP NHI9 reuse, NHI8 isolation)."""
+    g = ctx.graph
+    places: dict[str, dict[str, Record]] = {}
+    for exp in exposures(g):
+        repo_path = exp.location.split("@", 1)[0] + ":" + exp.location.split(":", 2)[1] if ":" in exp.location else exp.location
+        places.setdefault(exp.secret_hmac, {}).setdefault(repo_path, exp)
+    for key, data in sorted(g.nodes(data=True), key=lambda item: item[0]):
+        rec = data["record"]
+        if isinstance(rec, Credential) and rec.value_hmac:
+            places.setdefault(rec.value_hmac, {}).setdefault(rec.key, rec)
+    for secret_hmac, where in sorted(places.items()):
+        if len(where) < ctx.params["min_places"]:
+            continue
+        subjects = [where[p] for p in sorted(where)]
+        subject = subjects[0]
+        finding = make_finding(
+            ctx, subject, f"The same secret value is in {len(where)} places: " + ", ".join(sorted(where)[:6])
+            + (" ..." if len(where) > 6 else "") + ".",
+            [f"{'exposure' if isinstance(r, Exposure) else subject_type(r)}: {p}" for p, r in sorted(where.items(), key=lambda x: x[0])],
+            extra_inventories=[r.inventory for r in subjects],
+        )
+        # One finding per value, whichever place is listed first: stable while the value lives.
+        finding["fingerprint"] = fingerprint("secret-reused", f"secret:{secret_hmac[:32]}")
+        yield finding
