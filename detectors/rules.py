@@ -424,8 +424,8 @@ def departed_person_active_account(ctx: RuleContext) -> Iterator[dict[str, Any]]
         if holder is None or not is_departed(holder[0], ctx.today):
             continue
         person, evidence = holder
-        if acc.source in person.statuses:
-            continue  # the people source's own account: its status is what made the person departed
+        if person.statuses.get(acc.source) == "departed":
+            continue  # that people source already says so; an IdP still calling them active is the gap itself
         said = ", ".join(f"{status} per {src}" for src, status in sorted(person.statuses.items()))
         yield make_finding(
             ctx, acc,
