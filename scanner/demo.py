@@ -128,9 +128,43 @@ def _jira_source(estate, jira_url: str | None) -> tuple[str, str, str, str | Non
     return jira_url, login, token.token, org_id, admin_key
 
 
+def _okta_block(workdir: Path, url: str, token: str) -> str:
+    """A ``[[sources.okta]]`` table; the SSWS API token goes in a file beside the config."""
+    _write_private(workdir / "okta-token.txt", token)
+    return "\n".join(["[[sources.okta]]", 'name = "okta"', f'base_url = "{url}"', 'token_file = "okta-token.txt"',
+                      "timeout = 10", "max_retries = 3", ""])
+
+
+def _entra_block(workdir: Path, url: str, tenant_id: str, client_id: str, secret: str) -> str:
+    """A ``[[sources.entra]]`` table (Graph under ``url``/v1.0, the token endpoint at ``url``); the
+    client secret goes in a file beside the config."""
+    _write_private(workdir / "entra-client-secret.txt", secret)
+    return "\n".join(["[[sources.entra]]", 'name = "entra"', f'base_url = "{url}/v1.0"', f'login_url = "{url}"',
+                      f'tenant_id = "{tenant_id}"', f'client_id = "{client_id}"',
+                      'client_secret_file = "entra-client-secret.txt"', "timeout = 10", "max_retries = 3", ""])
+
+
+def _okta_token(estate, url: str | None) -> tuple[str, str] | None:
+    """(org URL, the first API token with a value) of the estate's Okta section, if it has one."""
+    state = estate.vendors.get("okta")
+    token = next((t.token for t in state.api_tokens if t.token), None) if url and state else None
+    return (url, token) if token else None
+
+
+def _entra_client(estate, url: str | None) -> tuple[str, str, str, str] | None:
+    """(root URL, tenant, client id, secret) of the first Entra app registration that has a secret value."""
+    state = estate.vendors.get("entra")
+    for app in (state.applications if url and state else []):
+        secret = next((p.secret for p in app.password_credentials if p.secret), None)
+        if secret:
+            return url, state.tenant_id, app.app_id, secret
+    return None
+
+
 def write_demo_config(workdir: Path, github_url: str, *, token: str | None, app_private_pem: bytes | None,
                       gitlab: tuple[str, str] | None = None,
                       extra: str = "", slack: tuple[str, str, str | None] | None = None,
+                      okta: tuple[str, str] | None = None, entra: tuple[str, str, str, str] | None = None,
                       jira: tuple[str, str, str, str | None, str | None] | None = None) -> Path:
     """Write config.toml and the credential files it names; return the config path.
 
@@ -169,6 +203,8 @@ timeout = 10
 max_retries = 3
 
 {_slack_block(workdir, *slack) if slack else ""}
+{_okta_block(workdir, *okta) if okta else ""}
+{_entra_block(workdir, *entra) if entra else ""}
 {_gitlab_block(workdir, *gitlab) if gitlab else ""}
 {_jira_block(workdir, *jira) if jira else ""}
 [identity]
@@ -186,7 +222,7 @@ internal_domains = ["acme.example"]
 
 def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extra: str = "",
             gitlab_url: str | None = None,
-            slack_url: str | None = None, jira_url: str | None = None) -> Path:
+            slack_url: str | None = None, okta_url: str | None = None, entra_url: str | None = None, jira_url: str | None = None) -> Path:
     """Write the installation's files; with ``slack_url``, the estate's Slack workspace is swept too."""
     workdir.mkdir(parents=True, exist_ok=True)
     write_people_csv(estate, workdir / "people.csv")
@@ -194,7 +230,8 @@ def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extr
     token = estate.github.tokens[0].token
     return write_demo_config(workdir, github_url, token=token, app_private_pem=app_private_pem,
                              gitlab=_gitlab_source(estate, gitlab_url), extra=extra,
-                             slack=_slack_tokens(estate, slack_url), jira=_jira_source(estate, jira_url))
+                             slack=_slack_tokens(estate, slack_url),
+                             okta=_okta_token(estate, okta_url), entra=_entra_client(estate, entra_url), jira=_jira_source(estate, jira_url))
 
 
 def _slack_tokens(estate, slack_url: str | None) -> tuple[str, str, str | None] | None:
@@ -229,7 +266,8 @@ def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
         if slack_url:
             console.print(f"sandbox Slack API on {slack_url}")
         jira_url = sandbox.url("jira") if estate.vendors.get("jira") is not None else None
-        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, gitlab_url=sandbox.urls.get("gitlab"), slack_url=slack_url,
+        idp = {f"{name}_url": sandbox.url(name) for name in ("okta", "entra") if estate.vendors.get(name) is not None}
+        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, gitlab_url=sandbox.urls.get("gitlab"), slack_url=slack_url, **idp,
                               jira_url=jira_url)
         config = load_config(config_path)
         outcome = run_scan_with_progress(config, now)
