@@ -654,3 +654,8 @@ def test_demo_sweep_catches_the_jira_situations(tmp_path):
     assert any("Atlassian admin API" in e for o in eve["owners"] for e in o["evidence"])
     grace = found[("owner-departed", "release-automation")]
     assert grace["owners"][0]["email"] == "grace@acme.example" and "createdById" in grace["owners"][0]["evidence"][0]
+    # The scanner's API token and the org admin key never reach the store or the reports.
+    secrets = [t.token for t in estate.vendors["jira"].api_tokens if t.token] + [k.key for k in estate.vendors["jira"].org.admin_keys]
+    haystacks = [(tmp_path / "nhiscan.db").read_bytes().decode("latin-1")]
+    haystacks += [p.read_text(errors="replace") for p in (tmp_path / "reports").rglob("*") if p.is_file()]
+    assert secrets and not [s for s in secrets for h in haystacks if s in h]
