@@ -229,3 +229,28 @@ def test_in_chromium_a_screenshot_renders(demo, tmp_path):
     if os.environ.get("NHISCAN_UPDATE_SCREENSHOT") == "1":
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
+
+
+def test_a_token_named_script_renders_as_text(tmp_path):
+    """Tenant text in every place the page shows it (title, key, picture label, tooltip) stays text."""
+    from detectors.rules import evaluate
+    from graph.build import build_graph
+    from reports.files import write_sweep_reports
+    from scanner.config import parse_config
+    from scanner.records import CollectResult, Credential, InventoryStatus, Privilege
+    from scanner.sweep import summarise
+
+    name = "<script>alert(1)</script>"
+    config = parse_config({"store": {"url": f"sqlite:///{tmp_path}/s.db"}, "reports": {"dir": str(tmp_path / "out"), "formats": ["html"]}},
+                          base_dir=tmp_path)
+    token = Credential(key=f"x:deploy_key:{name}", source="x", inventory="x:keys", name=name, credential_type="deploy_key",
+                       privilege=Privilege.WRITE, created_at=NOW - timedelta(days=500), last_used_at=NOW - timedelta(days=300))
+    store = Store(config.store_url)
+    sid = store.begin_sweep(NOW)
+    snap = store.build_snapshot([CollectResult(source="x", records=[token], coverage=[InventoryStatus(source="x", inventory="x:keys", ok=True, count=1)])])
+    changes = store.diff_findings(evaluate(build_graph(snap.records), NOW, {}, snap.stale_keys), snap)
+    store.commit_sweep(sid, snap, changes, summarise([dict(c.finding, change=c.change) for c in changes], snap.coverage, snap.carried, 0.1, 1))
+    (path,) = write_sweep_reports(config, store, sid)
+    text = path.read_text(encoding="utf-8")
+    assert changes and "<script" not in text.lower()
+    assert text.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # card title, subject key, picture tooltip
