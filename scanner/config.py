@@ -187,7 +187,10 @@ class AwsSource(_Source):
     profile: str | None = None
     access_key_id_env: str | None = None
     secret_access_key_env: str | None = None
+    access_key_id_file: str | None = None
+    secret_access_key_file: str | None = None
     account_id: str | None = None
+    page_size: int = Field(100, ge=1, le=1000, description="MaxItems per IAM list call")
 
 
 class GitReposSource(_Source):
