@@ -41,7 +41,7 @@ import traceback
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Literal, Optional
 from urllib.parse import quote
 
@@ -2010,6 +2010,14 @@ class _Evaluator:
             raise JqlError(f"The operator '{op.upper() if op[0].isalpha() else op}' is not supported by the '{name}' field.")
         literals = value[1] if value[0] == "list" else [value]
         for lit in literals:
+            if lit[0] == "func":
+                fits = {"currentuser": kind == "user", "now": kind == "date", "startofday": kind == "date",
+                        "endofday": kind == "date"}
+                if lit[1] not in fits:
+                    raise JqlError(f"Unable to find JQL function '{lit[1]}()'.")
+                if not fits[lit[1]]:
+                    raise JqlError(f"The function '{lit[1]}' is not supported by the '{name}' field.")
+                continue
             if lit[0] != "lit":
                 continue
             text = lit[1]

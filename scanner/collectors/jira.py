@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
