@@ -84,6 +84,27 @@ def _slack_block(workdir: Path, url: str, token: str, admin_token: str | None) -
     return "\n".join(lines + ["timeout = 10", "max_retries = 3", ""])
 
 
+DEMO_AWS_USER = "nhiscan-audit"  # the estate's IAM user whose access key the demo scans with
+
+
+def _aws_block(workdir: Path, url: str, account_id: str, key_id: str, secret: str) -> str:
+    """A ``[[sources.aws]]`` table for the sandbox's IAM (moto); the key pair goes in files beside the config."""
+    _write_private(workdir / "aws-access-key-id.txt", key_id)
+    _write_private(workdir / "aws-secret-access-key.txt", secret)
+    return "\n".join(["[[sources.aws]]", 'name = "aws"', f'base_url = "{url}"', f'account_id = "{account_id}"',
+                      'access_key_id_file = "aws-access-key-id.txt"', 'secret_access_key_file = "aws-secret-access-key.txt"',
+                      "timeout = 10", "max_retries = 3", ""])
+
+
+def demo_aws(sandbox) -> tuple[str, str, str, str] | None:
+    """(IAM URL, account id, access key id, secret) of the scanner's user, when the estate has an AWS section."""
+    emulator = sandbox.apps.get("aws")
+    if emulator is None or emulator.state is None:
+        return None
+    key_id, secret = emulator.access_key(DEMO_AWS_USER)
+    return sandbox.url("aws"), emulator.state.account_id, key_id, secret
+
+
 def _gitlab_block(workdir: Path, url: str, token: str) -> str:
     """A ``[[sources.gitlab]]`` table for the sandbox's GitLab; the token goes in a file beside the config."""
     _write_private(workdir / "gitlab-token.txt", token)
@@ -164,6 +185,7 @@ def _entra_client(estate, url: str | None) -> tuple[str, str, str, str] | None:
 def write_demo_config(workdir: Path, github_url: str, *, token: str | None, app_private_pem: bytes | None,
                       gitlab: tuple[str, str] | None = None,
                       extra: str = "", slack: tuple[str, str, str | None] | None = None,
+                      aws: tuple[str, str, str, str] | None = None,
                       okta: tuple[str, str] | None = None, entra: tuple[str, str, str, str] | None = None,
                       jira: tuple[str, str, str, str | None, str | None] | None = None) -> Path:
     """Write config.toml and the credential files it names; return the config path.
@@ -203,6 +225,7 @@ timeout = 10
 max_retries = 3
 
 {_slack_block(workdir, *slack) if slack else ""}
+{_aws_block(workdir, *aws) if aws else ""}
 {_okta_block(workdir, *okta) if okta else ""}
 {_entra_block(workdir, *entra) if entra else ""}
 {_gitlab_block(workdir, *gitlab) if gitlab else ""}
@@ -222,7 +245,7 @@ internal_domains = ["acme.example"]
 
 def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extra: str = "",
             gitlab_url: str | None = None,
-            slack_url: str | None = None, okta_url: str | None = None, entra_url: str | None = None, jira_url: str | None = None) -> Path:
+            slack_url: str | None = None, aws: tuple[str, str, str, str] | None = None, okta_url: str | None = None, entra_url: str | None = None, jira_url: str | None = None) -> Path:
     """Write the installation's files; with ``slack_url``, the estate's Slack workspace is swept too."""
     workdir.mkdir(parents=True, exist_ok=True)
     write_people_csv(estate, workdir / "people.csv")
@@ -230,7 +253,7 @@ def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extr
     token = estate.github.tokens[0].token
     return write_demo_config(workdir, github_url, token=token, app_private_pem=app_private_pem,
                              gitlab=_gitlab_source(estate, gitlab_url), extra=extra,
-                             slack=_slack_tokens(estate, slack_url),
+                             slack=_slack_tokens(estate, slack_url), aws=aws,
                              okta=_okta_token(estate, okta_url), entra=_entra_client(estate, entra_url), jira=_jira_source(estate, jira_url))
 
 
@@ -265,9 +288,12 @@ def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
         slack_url = sandbox.url("slack") if estate.vendors.get("slack") is not None else None
         if slack_url:
             console.print(f"sandbox Slack API on {slack_url}")
+        aws = demo_aws(sandbox)
+        if aws:
+            console.print(f"sandbox AWS IAM (moto) on {aws[0]}")
         jira_url = sandbox.url("jira") if estate.vendors.get("jira") is not None else None
         idp = {f"{name}_url": sandbox.url(name) for name in ("okta", "entra") if estate.vendors.get(name) is not None}
-        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, gitlab_url=sandbox.urls.get("gitlab"), slack_url=slack_url, **idp,
+        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, gitlab_url=sandbox.urls.get("gitlab"), slack_url=slack_url, aws=aws, **idp,
                               jira_url=jira_url)
         config = load_config(config_path)
         outcome = run_scan_with_progress(config, now)
