@@ -12,7 +12,6 @@ import json
 import logging
 import urllib.parse
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import yaml
