@@ -26,7 +26,7 @@ from reports.machine import parse_location, render_csv, render_ocsf_jsonl, rende
 from sandbox import Sandbox, generate_app_key_pair
 from scanner.config import load_config
 from scanner.demo import DEMO_APP_ID, bundled_estate, prepare
-from scanner.records import Credential, Exposure, Resource
+from scanner.records import Credential, Exposure, Resource, record_from_dict
 from scanner.store import Store
 from scanner.sweep import run_sweep
 
@@ -45,7 +45,8 @@ def validate_sarif(log: dict) -> None:
 
 # --- exposures as SARIF -----------------------------------------------------------------------
 
-LEAK_RULE = Rule(id="secret-exposed", title="Secret exposed in a repository", severity="critical", owasp="NHI2", nist="PR.AA-01",
+LEAK_RULE = Rule(id="example-leak",  # not a registered rule: SARIF takes its metadata from the finding
+                  title="Secret exposed in a repository", severity="critical", owasp="NHI2", nist="PR.AA-01",
                  remediation="Revoke the secret at its issuer, then remove it from the file and its history.", params={},
                  check=lambda ctx: [])
 
@@ -94,19 +95,37 @@ def test_sarif_has_one_result_per_exposure_in_a_file_and_validates():
     runs = {run["properties"]["repository"]: run for run in log["runs"]}
     assert set(runs) == {"acme/api", "acme/web"}  # the CI-variable exposure has no file: not a code-scanning result
     api = runs["acme/api"]
-    assert [r["ruleId"] for r in api["results"]] == ["long-lived-credential", "secret-exposed"]
-    result = next(r for r in api["results"] if r["ruleId"] == "secret-exposed")
+    assert [r["ruleId"] for r in api["results"]] == ["example-leak", "long-lived-credential"]
+    result = next(r for r in api["results"] if r["ruleId"] == "example-leak")
     assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "config/my%20settings.py"}, "region": {"startLine": 12}}
     assert result["level"] == "error" and result["properties"]["commit"].startswith("0123456789")
-    assert result["partialFingerprints"]["nhiscanFingerprint/v1"] == next(f["fingerprint"] for f in report["findings"] if f["subject"]["key"] == "secrets:exposure:1" and f["rule_id"] == "secret-exposed")
+    assert result["partialFingerprints"]["nhiscanFingerprint/v1"] == next(f["fingerprint"] for f in report["findings"] if f["subject"]["key"] == "secrets:exposure:1" and f["rule_id"] == "example-leak")
     rules = {r["id"]: r for r in api["tool"]["driver"]["rules"]}
-    assert api["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "secret-exposed"
+    assert api["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "example-leak"
     assert rules["long-lived-credential"]["shortDescription"]["text"] == RULES["long-lived-credential"].title
     assert rules["long-lived-credential"]["help"]["text"] == RULES["long-lived-credential"].remediation
-    assert rules["secret-exposed"]["properties"]["security-severity"] == "9.5"
+    assert rules["example-leak"]["properties"]["security-severity"] == "9.5"
+    assert rules["example-leak"]["help"]["text"] == LEAK_RULE.remediation
     assert "region" not in runs["acme/web"]["results"][0]["locations"][0]["physicalLocation"]
     text = json.dumps(log)
     assert SECRET[:4] not in text and "****" not in text and "f" * 64 not in text
+
+
+def test_sarif_of_the_registered_rules_on_exposures_validates():
+    """Whatever rules fire on Exposure records (the secrets rules, when registered) become results at their file."""
+    from detectors.rules import evaluate
+
+    report, exposures = exposure_report()
+    g = build_graph([record_from_dict(data) for data in exposures.values()])
+    fired = [dict(f, status="open", change="new") for f in evaluate(g, NOW)]
+    in_files = [f for f in fired if f["subject"]["key"] in ("secrets:exposure:1", "secrets:exposure:2")]
+    log = render_sarif(dict(report, findings=fired), exposures)
+    validate_sarif(log)
+    results = [r for run in log["runs"] for r in run["results"]]
+    assert len(results) == len(in_files)
+    assert {r["partialFingerprints"]["nhiscanFingerprint/v1"] for r in results} == {f["fingerprint"] for f in in_files}
+    if "secret-exposed" in RULES:
+        assert in_files, "the secret-exposed rule fires on an exposure in a file"
 
 
 def test_sarif_without_exposures_is_one_empty_valid_run():
