@@ -651,6 +651,15 @@ def _link_reason(exp: Exposure, cred: Credential, index: dict[str, str]) -> str:
     return "inventory identity"
 
 
+def _place(exp: Exposure) -> str:
+    """Where a value sits, history aside: a repository's file (any commit), a variable, a ticket."""
+    if "@" in exp.location:
+        repo, rest = exp.location.split("@", 1)
+        parts = rest.split(":")
+        return f"{repo}:{parts[1]}" if len(parts) > 1 else repo
+    return exp.location
+
+
 @rule(
     id="secret-reused",
     title="Same secret in several places",
@@ -667,11 +676,12 @@ def secret_reused(ctx: RuleContext) -> Iterator[dict[str, Any]]:
     g = ctx.graph
     places: dict[str, dict[str, Record]] = {}
     for exp in exposures(g):
-        repo_path = exp.location.split("@", 1)[0] + ":" + exp.location.split(":", 2)[1] if ":" in exp.location else exp.location
-        places.setdefault(exp.secret_hmac, {}).setdefault(repo_path, exp)
+        places.setdefault(exp.secret_hmac, {}).setdefault(_place(exp), exp)
+    # A credential whose value the API returned counts as a place of that value too; a plain
+    # variable counts only through its own exposure (a region name in two variables is no secret).
     for key, data in sorted(g.nodes(data=True), key=lambda item: item[0]):
         rec = data["record"]
-        if isinstance(rec, Credential) and rec.value_hmac:
+        if isinstance(rec, Credential) and rec.value_hmac and rec.credential_type not in _VARIABLE_TYPES:
             places.setdefault(rec.value_hmac, {}).setdefault(rec.key, rec)
     for secret_hmac, where in sorted(places.items()):
         if len(where) < ctx.params["min_places"]:

@@ -14,6 +14,7 @@ import string
 
 import pytest
 
+from detectors.secrets.exposures import aws_key_identity
 from sandbox import Sandbox
 from scanner.collectors import git_repos
 from scanner.collectors.git_repos import BlobLedger, parse_raw_log, scan_repository, transform_exposures
@@ -89,7 +90,7 @@ def test_full_history_every_branch_and_the_exposure_records(sandbox, tmp_path, m
     assert aws.location.endswith(":app/settings.py:1")
     assert aws.secret_hmac == keyed_hash(KEY, AWS_ID)
     assert aws.preview == AWS_ID[:4] + "****"
-    assert git_repos.aws_key_identity(AWS_ID) in aws.identities
+    assert aws_key_identity(AWS_ID) in aws.identities
     assert aws.inventory == "git:acme/api:history"
     # A token only on a side branch is found too, with its last eight characters hashed for linking.
     (gh,) = by_type[("acme/api", "GitHub Token")]

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from detectors.rules import evaluate, fingerprint
 from graph.build import build_graph
-from scanner.collectors.git_repos import aws_key_identity, identities_of
+from detectors.secrets.exposures import aws_key_identity, exposures_in_variable, identities_of
 from scanner.records import Credential, Exposure, Status, keyed_hash, redacted_preview
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -81,16 +81,37 @@ def test_the_same_value_in_several_places_is_one_reuse_finding():
     a = exposure(value, "Secret Keyword", "acme/api@" + "a" * 40 + ":config.py:1")
     a_later = exposure(value, "Secret Keyword", "acme/api@" + "d" * 40 + ":config.py:2")  # same file, later commit
     b = exposure(value, "Secret Keyword", "acme/web@" + "b" * 40 + ":settings.py:7")
-    variable = Credential(key="github:actions_variable:acme/web/DB_PASSWORD", source="github", inventory="github:acme/web:actions_variables",
-                          name="DB_PASSWORD", credential_type="actions_variable", value_hmac=keyed_hash(KEY, value))
+    # The value also sits in a plain Actions variable: the engine finds it there (a real scan).
+    in_variable = exposures_in_variable(src="github", inventory="github:acme/web:actions_variables", scope="acme/web",
+                                        kind="actions_variable", name="DB_PASSWORD", value=value, hmac_key=KEY)
+    assert [e.secret_hmac for e in in_variable] == [keyed_hash(KEY, value)]
 
-    (f,) = by_rule(evaluate(build_graph([a, a_later, b, variable]), NOW), "secret-reused")
+    (f,) = by_rule(evaluate(build_graph([a, a_later, b, *in_variable]), NOW), "secret-reused")
     assert f["owasp"] == "NHI9" and f["severity"] == "high"
     assert "in 3 places" in f["why"]  # two repositories' files and one variable; one file's history counts once
     assert f["fingerprint"] == fingerprint("secret-reused", f"secret:{keyed_hash(KEY, value)[:32]}")
 
     # One place only (the same file across commits): no reuse.
     assert by_rule(evaluate(build_graph([a, a_later]), NOW), "secret-reused") == []
+
+
+def test_plain_values_shared_by_variables_are_not_reuse():
+    region = [Credential(key=f"github:actions_variable:acme/{r}/REGION", source="github", inventory=f"github:acme/{r}:actions_variables",
+                         name="REGION", credential_type="actions_variable", value_hmac=keyed_hash(KEY, "eu-west-1"))
+              for r in ("api", "web")]
+    assert by_rule(evaluate(build_graph(region), NOW), "secret-reused") == []
+    assert exposures_in_variable(src="github", inventory="i", scope="acme/api", kind="actions_variable", name="REGION",
+                                 value="eu-west-1", hmac_key=KEY) == []
+
+
+def test_variable_exposures_respect_gitlab_flags():
+    token = "gl" + "pat-" + "Ab3dEf6hIj9kLm2nOp5q"
+    kwargs = dict(src="gitlab", inventory="gitlab:grp:ci_variables", scope="grp", kind="ci_variable", name="DEPLOY", value=token,
+                  hmac_key=KEY)
+    assert exposures_in_variable(**kwargs, masked=True, protected=True) == []
+    (unprotected,) = [e for e in exposures_in_variable(**kwargs, masked=True, protected=False) if e.secret_type == "GitLab Token"]
+    assert "unprotected" in unprotected.name and unprotected.location == "gitlab:grp:ci_variable:DEPLOY"
+    assert token not in repr(unprotected) and unprotected.preview == "glpa****"
 
 
 def test_variable_values_do_not_link_as_credentials():

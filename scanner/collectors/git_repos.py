@@ -40,6 +40,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from detectors.secrets.exposures import aws_key_identity, identities_of, type_slug  # noqa: F401 - re-exported
 from scanner.config import Config, ConfigError, GitReposSource, read_secret
 from scanner.records import CollectResult, Exposure, InventoryStatus, keyed_hash, redacted_preview
 
@@ -290,23 +291,6 @@ def read_blobs(repo_dir: str, blobs: Sequence[str], *, env: dict[str, str], max_
 # --- scanning ---------------------------------------------------------------------------------
 
 
-def aws_key_identity(access_key_id: str) -> str:
-    return "aws_access_key_id_sha256:" + hashlib.sha256(access_key_id.encode()).hexdigest()
-
-
-def identities_of(secret_type: str, value: str, hmac_key: bytes) -> list[str]:
-    """What ties a leaked value to an inventory credential without storing the value."""
-    out = []
-    if secret_type == "AWS Access Key" and value[:4] in ("AKIA", "ASIA", "ABIA", "ACCA") and len(value) == 20:
-        # The AWS inventory keeps access key ids in the clear (they are identifiers); the rule
-        # hashes those the same way, so even the id never sits in an exposure record.
-        out.append(aws_key_identity(value))
-    if secret_type in ("GitHub Token", "GitHub Fine-Grained Token") and len(value) >= 8:
-        # what GitHub's credential-authorizations API shows of a token (the collector keeps its keyed hash)
-        out.append(f"last_eight_hmac:{keyed_hash(hmac_key, value[-8:])}")
-    return out
-
-
 @dataclass
 class RepoScan:
     """What one scan of one repository did."""
@@ -408,7 +392,7 @@ def transform_exposures(src: str, repo: str, inventory: str, exposed: dict[str, 
         for secret_type, line, secret_hmac, preview, identities in hits.get(blob, ()):
             records.append(
                 Exposure(
-                    key=f"{src}:exposure:{repo}:{path}@{commit[:12]}:{line}:{secret_hmac[:12]}",
+                    key=f"{src}:exposure:{repo}:{path}@{commit[:12]}:{line}:{type_slug(secret_type)}:{secret_hmac[:12]}",
                     source=src,
                     inventory=inventory,
                     name=f"{secret_type} in {repo}/{path}",

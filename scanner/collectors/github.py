@@ -36,6 +36,7 @@ from github.GithubException import GithubException, RateLimitExceededException
 from github.GithubObject import GithubObject, NonCompletableGithubObject
 from github.PaginatedList import PaginatedList
 
+from detectors.secrets.exposures import exposures_in_variable
 from scanner.config import Config, ConfigError, GitHubSource, read_secret
 from scanner.records import (
     Account,
@@ -894,7 +895,11 @@ def transform_actions_variables(
             attributes={"visibility": visibility, "level": level, "scope": path,
                         "value_length": len(text) if text is not None else None},
         )
-        return [cred, *_ci_grants(src, org, inv, ckey, name, level, resource, visibility, selected.get(name))]
+        # A credential in a plain variable is an exposure (variables are never masked): only its
+        # keyed hash and preview are kept, as for any leak the secret engine finds.
+        leaks = exposures_in_variable(src=src, inventory=inv, scope=path, kind="actions_variable", name=name, value=text,
+                                      hmac_key=hmac_key)
+        return [cred, *leaks, *_ci_grants(src, org, inv, ckey, name, level, resource, visibility, selected.get(name))]
 
     _each(batch, items, "actions variable", one)
     return batch
