@@ -384,6 +384,13 @@ def test_configured_groups_and_inventories_limit_what_is_read(sb, monkeypatch):
     assert result.complete_scopes == [], "only some inventories were read: nothing unreported may be called gone"
 
 
+def test_a_configured_subgroup_of_a_configured_group_is_read_once(sb, monkeypatch):
+    result, cov, _ = collect(sb, ADMIN, monkeypatch, groups=["acme", "acme/platform"], inventories=["variables"])
+    names = [c.inventory for c in result.coverage]
+    assert names.count("gitlab:acme/platform:variables") == 1 and cov["gitlab:acme:variables"].ok
+    assert "gitlab:acme/platform:groups" not in cov
+
+
 def test_a_timeout_is_a_gap(sb, monkeypatch):
     _, cov, _ = collect(sb, SLOW, monkeypatch, timeout=1, max_retries=0, inventories=["variables"])
     assert cov["gitlab:instance:variables"].reason == "request timed out after 1s (retries exhausted)"

@@ -1080,8 +1080,12 @@ class _Collector:
             if not self.read(inv, "an authenticated user", read_tops):
                 self._gap_group_tree("*", "the group list was not read, so no group could be listed")
                 return
-        for top in tops:
-            if isinstance(top, dict) and isinstance(top.get("id"), int) and isinstance(top.get("full_path"), str):
+        trees = [t for t in tops if isinstance(t, dict) and isinstance(t.get("id"), int) and isinstance(t.get("full_path"), str)]
+        paths = {t["full_path"].lower() for t in trees}
+        for top in trees:
+            # A configured subgroup of another configured group is read once, within its parent's tree.
+            path = top["full_path"].lower()
+            if not any(path.startswith(p + "/") for p in paths):
                 self._group_tree(top)
 
     def _group_tree(self, top: dict[str, Any]) -> None:
