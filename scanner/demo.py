@@ -275,6 +275,23 @@ def _gitlab_source(estate, gitlab_url: str | None) -> tuple[str, str] | None:
     return gitlab_url, state.tokens[0].token
 
 
+def prepare_for(sandbox, workdir: Path, app_private_pem: bytes, extra: str = "", announce=None) -> Path:
+    """Write an installation's files for every vendor the running sandbox serves."""
+    estate = sandbox.estate
+    say = announce or (lambda _msg: None)
+    say(f"sandbox GitHub API on {sandbox.github_url}")
+    slack_url = sandbox.url("slack") if estate.vendors.get("slack") is not None else None
+    if slack_url:
+        say(f"sandbox Slack API on {slack_url}")
+    aws = demo_aws(sandbox)
+    if aws:
+        say(f"sandbox AWS IAM (moto) on {aws[0]}")
+    jira_url = sandbox.url("jira") if estate.vendors.get("jira") is not None else None
+    idp = {f"{name}_url": sandbox.url(name) for name in ("okta", "entra") if estate.vendors.get(name) is not None}
+    return prepare(workdir.resolve(), estate, sandbox.github_url, app_private_pem, extra=extra, gitlab_url=sandbox.urls.get("gitlab"),
+                   slack_url=slack_url, aws=aws, jira_url=jira_url, **idp)
+
+
 def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
     from sandbox import Sandbox, generate_app_key_pair, load_estate
     from scanner.cli import console, run_scan_with_progress
@@ -284,21 +301,11 @@ def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
     estate = load_estate(bundled_estate(), now=now)
     private, public = generate_app_key_pair()
     with Sandbox(estate, app_keys={DEMO_APP_ID: public.decode()}) as sandbox:
-        console.print(f"sandbox GitHub API on {sandbox.github_url}")
-        slack_url = sandbox.url("slack") if estate.vendors.get("slack") is not None else None
-        if slack_url:
-            console.print(f"sandbox Slack API on {slack_url}")
-        aws = demo_aws(sandbox)
-        if aws:
-            console.print(f"sandbox AWS IAM (moto) on {aws[0]}")
-        jira_url = sandbox.url("jira") if estate.vendors.get("jira") is not None else None
-        idp = {f"{name}_url": sandbox.url(name) for name in ("okta", "entra") if estate.vendors.get(name) is not None}
-        config_path = prepare(workdir.resolve(), estate, sandbox.github_url, private, gitlab_url=sandbox.urls.get("gitlab"), slack_url=slack_url, aws=aws, **idp,
-                              jira_url=jira_url)
+        config_path = prepare_for(sandbox, workdir, private, announce=console.print)
         config = load_config(config_path)
         outcome = run_scan_with_progress(config, now)
     console.print(f"\nconfig: {config_path}")
     console.print(f"open findings: nhiscan findings -c {config_path}")
-    md = next((p for p in outcome.report_paths if p.suffix == ".md"), None)
-    if md:
-        console.print(f"[bold]read the report: {md}[/bold]")
+    readable = sorted(outcome.report_paths, key=lambda p: {".html": 0, ".md": 1}.get(p.suffix, 2))
+    if readable:
+        console.print(f"[bold]read the report: {readable[0]}[/bold]")
