@@ -29,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from scanner.config import ConfigError, cron_trigger, load_config
 from scanner.store import Store
-from scanner.sweep import SweepBusy, lease_holder_id, run_sweep
+from scanner.sweep import SweepBusy, acquire_or_take_over, lease_holder_id, run_sweep
 
 log = logging.getLogger("nhiscan.daemon")
 
@@ -70,7 +70,7 @@ class Daemon:
             signal.signal(sig, self.stop)
         announced = False
         while not self.stopping.is_set():
-            if self.store.acquire_lease(SCHEDULER_LEASE, self.holder, LEASE_TTL):
+            if acquire_or_take_over(self.store, SCHEDULER_LEASE, self.holder, LEASE_TTL):
                 break
             if not announced:
                 log.warning("another nhiscan serve (%s) schedules sweeps for this database; standing by",

@@ -451,6 +451,16 @@ class Store:
                 s.rollback()
                 return False
 
+    def take_over_lease(self, name: str, dead_holder: str, holder: str, ttl: timedelta) -> bool:
+        """Take a lease from a holder known to be dead (only if it is still that holder's)."""
+        with self.session() as s:
+            result = s.execute(
+                update(LeaseRow).where(LeaseRow.name == name).where(LeaseRow.holder == dead_holder)
+                .values(holder=holder, expires_at=datetime.now(timezone.utc) + ttl)
+            )
+            s.commit()
+            return bool(result.rowcount)
+
     def release_lease(self, name: str, holder: str) -> None:
         with self.session() as s:
             row = s.get(LeaseRow, name)

@@ -118,12 +118,42 @@ def lease_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def holder_is_dead(holder: str) -> bool:
+    """True when a lease holder ran on this host and its process no longer exists.
+
+    A process killed mid-sweep cannot release its lease; without this, the next run on the
+    same machine would wait for the lease to expire. Holders on other hosts are trusted
+    until their lease expires.
+    """
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def acquire_or_take_over(store: Store, name: str, holder: str, ttl: timedelta) -> bool:
+    if store.acquire_lease(name, holder, ttl):
+        return True
+    current = store.lease_holder(name)
+    if current and holder_is_dead(current):
+        log.warning("taking over the %s lease from %s, which is no longer running", name, current)
+        return store.take_over_lease(name, current, holder, ttl)
+    return False
+
+
 def run_sweep(config: Config, *, now: datetime | None = None, progress: Progress | None = None, write_reports: bool = True,
               deliver: bool = True) -> SweepOutcome:
     """One sweep under the database lease, so two processes never sweep the same store at once."""
     store = Store(config.store_url)
     holder = lease_holder_id()
-    if not store.acquire_lease("sweep", holder, timedelta(minutes=config.schedule.lease_minutes)):
+    if not acquire_or_take_over(store, "sweep", holder, timedelta(minutes=config.schedule.lease_minutes)):
         raise SweepBusy(f"another sweep is running on this database (lease held by {store.lease_holder('sweep')})")
     try:
         return _sweep(config, store, now or datetime.now(timezone.utc), progress, write_reports, deliver)

@@ -16,6 +16,10 @@ import pytest
 from scanner.config import load_config
 from scanner.store import Store
 
+# The installed console script, as users run it (``python -m`` would put the working
+# directory, which holds a reports/ folder, first on sys.path).
+NHISCAN = str(Path(sys.executable).with_name("nhiscan"))
+
 
 def _config(tmp_path: Path, cron: str) -> Path:
     (tmp_path / "people.csv").write_text("email,status\nbob@acme.example,active\n")
@@ -29,7 +33,7 @@ def _config(tmp_path: Path, cron: str) -> Path:
 
 
 def _serve(config: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "scanner.cli", "serve", "-c", str(config)], cwd=config.parent,
+    return subprocess.Popen([NHISCAN, "serve", "-c", str(config)], cwd=config.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
 
 
@@ -98,6 +102,6 @@ def test_a_machine_that_was_down_runs_one_catch_up_sweep(tmp_path):
 
 def test_invalid_config_stops_serve_with_the_error(tmp_path):
     config = _config(tmp_path, "not a cron")
-    result = subprocess.run([sys.executable, "-m", "scanner.cli", "serve", "-c", str(config)], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([NHISCAN, "serve", "-c", str(config)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "schedule.cron" in result.stderr and "not a valid crontab expression" in result.stderr
