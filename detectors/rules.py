@@ -119,8 +119,9 @@ def evaluate(
 # secrets and webhooks live in a repo's settings and are owned by its admins;
 # flagging each as "owner missing" would be noise.
 ACCOUNTABLE_CREDENTIALS = ("deploy_key", "fine_grained_pat", "classic_pat", "ssh_key", "access_token", "api_token", "client_secret", "access_key")
-# Kinds for which the vendor lets the creator choose an expiry.
-EXPIRABLE = ("fine_grained_pat", "classic_pat", "access_token", "api_token", "client_secret", "access_key")
+# Kinds for which the vendor lets the creator choose an expiry (IAM access keys cannot expire:
+# for them only rotation counts).
+EXPIRABLE = ("fine_grained_pat", "classic_pat", "access_token", "api_token", "client_secret")
 NON_HUMAN_ACCOUNTS = ("bot", "app_installation", "service_account", "app")
 
 

@@ -542,7 +542,8 @@ def test_demo_estate_end_to_end(tmp_path):
                and f["rule_id"] == "contract-ended")
     assert ext["contracts"][0]["id"] == "C-100" and "111122223333" in ext["contracts"][0]["evidence"]
     assert [r["key"] for r in ext["reach"]] == ["aws:role:vendor-globex-readonly"]
-    key = lambda user: next(n for _, n in found if n.startswith(f"{user} access key"))  # noqa: E731
+    names = [d["name"] for _, d in outcome.graph.nodes(data=True)]
+    key = lambda user: next(n for n in names if n.startswith(f"{user} access key"))  # noqa: E731
     expected = {
         ("excessive-privilege", "ci-deployer"), ("excessive-privilege", key("ci-deployer")),
         ("owner-departed", "reporting-export"), ("owner-departed", key("reporting-export")),
