@@ -216,13 +216,14 @@ def rules() -> None:
 @main.command()
 @click.option("--dir", "workdir", default="nhiscan-demo", show_default=True, type=click.Path(file_okay=False),
               help="Where the demo writes its config, database and reports.")
-def demo(workdir: str) -> None:
+@click.option("--keep-running", is_flag=True, help="Keep the sandbox up after the sweep (until Ctrl-C) to try other commands on it.")
+def demo(workdir: str, keep_running: bool) -> None:
     """Start the sandbox with the bundled estate, sweep it, and print where the report is."""
     from sandbox.estate import EstateError
     from scanner.demo import run_demo
 
     try:
-        run_demo(Path(workdir))
+        run_demo(Path(workdir), keep_running=keep_running)
     except (EstateError, ConfigError) as err:
         err_console.print(f"[red]error:[/red] {esc(err)}")
         sys.exit(2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import threading
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -292,7 +293,7 @@ def prepare_for(sandbox, workdir: Path, app_private_pem: bytes, extra: str = "",
                    slack_url=slack_url, aws=aws, jira_url=jira_url, **idp)
 
 
-def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
+def run_demo(workdir: Path, *, now: datetime | None = None, keep_running: bool = False) -> None:
     from sandbox import Sandbox, generate_app_key_pair, load_estate
     from scanner.cli import console, run_scan_with_progress
     from scanner.config import load_config
@@ -304,6 +305,13 @@ def run_demo(workdir: Path, *, now: datetime | None = None) -> None:
         config_path = prepare_for(sandbox, workdir, private, announce=console.print)
         config = load_config(config_path)
         outcome = run_scan_with_progress(config, now)
+        if keep_running:
+            console.print(f"\nThe sandbox stays up until Ctrl-C: try `nhiscan scan -c {config_path}`, "
+                          f"`nhiscan serve -c {config_path}` or `nhiscan graph contract C-100 -c {config_path}`.")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                console.print("stopping the sandbox")
     console.print(f"\nconfig: {config_path}")
     console.print(f"open findings: nhiscan findings -c {config_path}")
     readable = sorted(outcome.report_paths, key=lambda p: {".html": 0, ".md": 1}.get(p.suffix, 2))
