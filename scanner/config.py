@@ -151,6 +151,21 @@ class JiraSource(_Source):
     _check = model_validator(mode="after")(_require_token)
 
 
+class JiraTicketsSource(_Source):
+    """Jira issue descriptions and comments scanned for leaked secrets, incrementally by updated time."""
+
+    name: str = "jira_tickets"
+    base_url: str
+    user: str | None = Field(None, description="Cloud: the account email; Server: the username")
+    deployment: Literal["auto", "cloud", "server"] = "auto"
+    jql: str = Field("", description='which issues, e.g. project in (OPS, SEC); empty: every issue the token can see')
+    state_dir: str = Field("ticket-state", description="the last updated time read and each issue's findings (hashed)")
+    overlap_minutes: int = Field(10, ge=0, description="re-read issues updated this long before the last sweep's newest")
+    workers: int | None = Field(None, ge=0, description="secret-scan worker processes; the CPU count when absent")
+
+    _check = model_validator(mode="after")(_require_token)
+
+
 class OktaSource(_Source):
     """An Okta org; ``token_env`` holds an SSWS API token (or use OAuth client credentials later)."""
 
@@ -212,6 +227,7 @@ class SourcesConfig(_Strict):
     gitlab: list[GitLabSource] = Field(default_factory=list)
     slack: list[SlackSource] = Field(default_factory=list)
     jira: list[JiraSource] = Field(default_factory=list)
+    jira_tickets: list[JiraTicketsSource] = Field(default_factory=list)
     okta: list[OktaSource] = Field(default_factory=list)
     entra: list[EntraSource] = Field(default_factory=list)
     aws: list[AwsSource] = Field(default_factory=list)
