@@ -66,3 +66,18 @@ def test_read_secret_from_env_and_file(tmp_path, monkeypatch):
     assert read_secret(config, env="NHI_T", file="t.txt", what="x") == "filetok"
     with pytest.raises(ConfigError, match="environment variable NHI_MISSING is not set"):
         read_secret(config, env="NHI_MISSING", file=None, what="x")
+
+
+def test_every_commented_example_in_config_toml_is_valid_too():
+    """The commented tables document every source and option: switched on, they must validate."""
+    import re
+    import tomllib
+
+    text = (ROOT / "config.toml").read_text()
+    lines = []
+    for line in text.splitlines():
+        m = re.match(r"# ((\[.*\])|([a-z_]+ = .*))$", line)
+        lines.append(m.group(1) if m else line)
+    config = parse_config(tomllib.loads("\n".join(lines)), base_dir=ROOT)
+    assert {kind for kind, _ in config.sources.all()} >= {"github", "gitlab", "slack", "jira", "okta", "entra", "aws"}
+    assert config.notify.slack and config.notify.jira and config.acceptances
