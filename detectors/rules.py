@@ -622,11 +622,17 @@ def secret_exposed(ctx: RuleContext) -> Iterator[dict[str, Any]]:
             linked.setdefault(cred.key, []).append(exp)
             continue
         generic = exp.secret_type in GENERIC_SECRET_TYPES
-        yield make_finding(
-            ctx, exp, f"A {exp.secret_type} ({exp.preview}) is in {exp.location}.",
-            [f"location: {exp.location}", f"type: {exp.secret_type}", f"preview: {exp.preview}"],
-            severity=ctx.params["generic_severity"] if generic else None,
-        )
+        severity = ctx.params["generic_severity"] if generic else None
+        why = f"A {exp.secret_type} ({exp.preview}) is in {exp.location}."
+        evidence = [f"location: {exp.location}", f"type: {exp.secret_type}", f"preview: {exp.preview}"]
+        live = getattr(exp, "live", None)
+        if live is True:
+            severity, why = "critical", why + f" It works: {exp.verified_by}'s API accepted it."
+            evidence.append(f"verified live against {exp.verified_by} (opt-in check)")
+        elif live is False:
+            severity, why = "low", why + f" {exp.verified_by}'s API no longer accepts it."
+            evidence.append(f"refused by {exp.verified_by} (opt-in check)")
+        yield make_finding(ctx, exp, why, evidence, severity=severity)
     for cred_key, leaks in sorted(linked.items()):
         cred = g.nodes[cred_key]["record"]
         active = is_active(cred, ctx.now)

@@ -266,7 +266,8 @@ class GitEmulator:
             response = Response("internal error\n", 500, content_type="text/plain")
         with self._lock:
             self._request_log.append({
-                "time": time.time(), "method": request.method, "path": request.path, "status": response.status_code,
+                "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "method": request.method,
+                "path": request.path, "status": response.status_code,
                 "token": token_hint, "ms": round((time.monotonic() - started) * 1000, 1),
             })
         return response(environ, start_response)

@@ -162,6 +162,7 @@ class JiraTicketsSource(_Source):
     state_dir: str = Field("ticket-state", description="the last updated time read and each issue's findings (hashed)")
     overlap_minutes: int = Field(10, ge=0, description="re-read issues updated this long before the last sweep's newest")
     workers: int | None = Field(None, ge=0, description="secret-scan worker processes; the CPU count when absent")
+    verify_live: bool = Field(False, description="ask the configured github/gitlab/slack source's own API whether a leaked token works")
 
     _check = model_validator(mode="after")(_require_token)
 
@@ -219,6 +220,7 @@ class GitReposSource(_Source):
     state_dir: str = Field("git-state", description="bare mirrors and the scanned-blob ledger (no secret values)")
     max_blob_bytes: int = Field(2_000_000, gt=0, description="larger blobs are skipped and counted in warnings")
     workers: int | None = Field(None, ge=0, description="secret-scan worker processes; the CPU count when absent")
+    verify_live: bool = Field(False, description="ask the configured github/gitlab/slack source's own API whether a leaked token works")
 
 
 class SourcesConfig(_Strict):

@@ -195,6 +195,9 @@ class Exposure(Record):
     # What identifies the secret without being it, to link it to an inventory credential:
     # "aws_access_key_id_sha256:<hash>", "last_eight_hmac:<keyed hash>".
     identities: tuple[str, ...] = ()
+    # Opt-in liveness check against the configured source's own API: None when not checked.
+    live: bool | None = None
+    verified_by: str | None = None  # the source whose API answered
 
 
 RECORD_TYPES: dict[str, type[Record]] = {

@@ -21,7 +21,7 @@ import pytest
 from detectors.secrets import EXTRA_PLUGINS_PATH, SecretScanner, iter_files, scan_text
 from detectors.secrets.corpus import build_corpus
 
-CORPUS_BYTES = 2_500_000
+CORPUS_BYTES = 2_000_000
 
 
 def cli_findings(cwd, *args: str) -> set[tuple[str, int, str, str]]:

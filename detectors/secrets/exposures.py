@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any, Callable
 
 from scanner.records import Exposure, keyed_hash, redacted_preview
 
@@ -34,6 +35,14 @@ def identities_of(secret_type: str, value: str, hmac_key: bytes) -> list[str]:
     if secret_type in ("GitHub Token", "GitHub Fine-Grained Token") and len(value) >= 8:
         out.append(f"last_eight_hmac:{keyed_hash(hmac_key, value[-8:])}")
     return out
+
+
+def hit_entry(hit: Any, hmac_key: bytes, verify: Callable[[str, str], Any] | None = None) -> list[Any]:
+    """What a source remembers of a hit between sweeps (no value):
+    ``[type, line, secret_hmac, preview, identities, live, verified_by]``."""
+    live = verify(hit.type, hit.secret) if verify is not None else None
+    return [hit.type, hit.line_number, keyed_hash(hmac_key, hit.secret), redacted_preview(hit.secret),
+            identities_of(hit.type, hit.secret, hmac_key), getattr(live, "live", None), getattr(live, "source", None)]
 
 
 def type_slug(secret_type: str) -> str:

@@ -40,9 +40,9 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from detectors.secrets.exposures import aws_key_identity, identities_of, type_slug  # noqa: F401 - re-exported
+from detectors.secrets.exposures import hit_entry, type_slug
 from scanner.config import Config, ConfigError, GitReposSource, read_secret
-from scanner.records import CollectResult, Exposure, InventoryStatus, keyed_hash, redacted_preview
+from scanner.records import CollectResult, Exposure, InventoryStatus
 
 log = logging.getLogger("nhiscan.collectors.git_repos")
 
@@ -312,7 +312,7 @@ def _decode(content: bytes) -> str | None:
 def scan_repository(repo_dir: str, ledger: BlobLedger, *, name: str | None = None, hmac_key: bytes = b"",
                     history: bool = True, default_branch: str | None = None, scanner: Any = None,
                     workers: int | None = None, max_blob_bytes: int = 2_000_000,
-                    env: dict[str, str] | None = None) -> RepoScan:
+                    env: dict[str, str] | None = None, verify: Callable[[str, str], Any] | None = None) -> RepoScan:
     """Scan what is new in a local (bare or not) repository since the ledger last saw it."""
     from detectors.secrets import SecretScanner
 
@@ -358,11 +358,7 @@ def scan_repository(repo_dir: str, ledger: BlobLedger, *, name: str | None = Non
     for blob, hits in zip(blob_of_text, per_text):
         ledger.scanned.add(blob)
         if hits:
-            ledger.hits[blob] = [
-                [hit.type, hit.line_number, keyed_hash(hmac_key, hit.secret), redacted_preview(hit.secret),
-                 identities_of(hit.type, hit.secret, hmac_key)]
-                for hit in hits
-            ]
+            ledger.hits[blob] = [hit_entry(hit, hmac_key, verify) for hit in hits]
     result.blobs_scanned = len(texts)
     for blob, location in introduced.items():
         if blob in ledger.hits and blob not in exposed:
@@ -389,7 +385,8 @@ def transform_exposures(src: str, repo: str, inventory: str, exposed: dict[str, 
     """The ledger's findings for one repository -> ``Exposure`` records (hashes and previews only)."""
     records = []
     for blob, (commit, path) in sorted(exposed.items(), key=lambda item: (item[1][1], item[1][0], item[0])):
-        for secret_type, line, secret_hmac, preview, identities in hits.get(blob, ()):
+        for secret_type, line, secret_hmac, preview, identities, *checked in hits.get(blob, ()):
+            live, verified_by = (checked + [None, None])[:2]
             records.append(
                 Exposure(
                     key=f"{src}:exposure:{repo}:{path}@{commit[:12]}:{line}:{type_slug(secret_type)}:{secret_hmac[:12]}",
@@ -401,6 +398,8 @@ def transform_exposures(src: str, repo: str, inventory: str, exposed: dict[str, 
                     preview=preview,
                     location=f"{repo}@{commit}:{path}:{line}",
                     identities=tuple(identities),
+                    live=live,
+                    verified_by=verified_by,
                 )
             )
     return records
@@ -413,6 +412,7 @@ def collect(source: GitReposSource, config: Config, *, hmac_key: bytes,
             progress: Callable[[str], None] | None = None) -> CollectResult:
     """Fetch and scan every configured repository; never raises for a git or network failure."""
     from detectors.secrets import SecretScanner
+    from detectors.secrets.liveness import checker
 
     src = source.name
     result = CollectResult(source=src, complete_scopes=[f"{src}:"])
@@ -447,7 +447,7 @@ def collect(source: GitReposSource, config: Config, *, hmac_key: bytes,
                 branch = get_default_branch(url, env=env, timeout=timeout, secrets=secrets)
                 scan = scan_repository(mirror, ledger, name=repo, hmac_key=hmac_key, history=source.history,
                                        default_branch=branch, scanner=scanner, max_blob_bytes=source.max_blob_bytes,
-                                       env=git_env(None, ""))
+                                       env=git_env(None, ""), verify=checker(config, source.verify_live))
             except GitError as err:
                 log.warning("git %s: %s not read: %s", src, repo, err)
                 result.coverage.append(InventoryStatus(source=src, inventory=inventory, ok=False, reason=str(err)))

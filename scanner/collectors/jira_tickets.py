@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from detectors.secrets.exposures import identities_of, type_slug
+from detectors.secrets.exposures import hit_entry, type_slug
 from scanner.config import Config, ConfigError, JiraTicketsSource, read_secret
-from scanner.records import CollectResult, Exposure, InventoryStatus, keyed_hash, redacted_preview
+from scanner.records import CollectResult, Exposure, InventoryStatus
 
 log = logging.getLogger("nhiscan.collectors.jira_tickets")
 
@@ -94,7 +94,8 @@ def transform_exposures(src: str, inventory: str, issues: dict[str, dict[str, An
     """Remembered findings -> ``Exposure`` records, one per (issue, place, type, value)."""
     records = []
     for issue_key in sorted(issues):
-        for where, secret_type, line, secret_hmac, preview, identities in issues[issue_key].get("hits", ()):
+        for where, secret_type, line, secret_hmac, preview, identities, *checked in issues[issue_key].get("hits", ()):
+            live, verified_by = (checked + [None, None])[:2]
             records.append(
                 Exposure(
                     key=f"{src}:exposure:{issue_key}/{where}:{type_slug(secret_type)}:{secret_hmac[:12]}",
@@ -106,6 +107,8 @@ def transform_exposures(src: str, inventory: str, issues: dict[str, dict[str, An
                     preview=preview,
                     location=f"{src}:{issue_key}:{where}:{line}",
                     identities=tuple(identities),
+                    live=live,
+                    verified_by=verified_by,
                 )
             )
     return records
@@ -167,7 +170,8 @@ class TicketScan:
     skipped: list[str] = field(default_factory=list)  # malformed issues
 
 
-def scan_issues(state: TicketState, issues: Iterable[Any], *, hmac_key: bytes, scanner: Any) -> TicketScan:
+def scan_issues(state: TicketState, issues: Iterable[Any], *, hmac_key: bytes, scanner: Any,
+                verify: Callable[[str, str], Any] | None = None) -> TicketScan:
     """Scan the issues whose ``updated`` moved; remember their findings (hashed) in ``state``."""
     result = TicketScan()
     batch: list[tuple[str, str, str]] = []  # (issue key, where, text)
@@ -192,11 +196,7 @@ def scan_issues(state: TicketState, issues: Iterable[Any], *, hmac_key: bytes, s
         batch.extend((issue["key"], where, text) for where, text in issue_texts(issue))
     per_text = scanner.scan_texts([(f"{key}.{where}.txt", text) for key, where, text in batch])
     for (key, where, _text), hits in zip(batch, per_text):
-        state.issues[key]["hits"].extend(
-            [where, hit.type, hit.line_number, keyed_hash(hmac_key, hit.secret), redacted_preview(hit.secret),
-             identities_of(hit.type, hit.secret, hmac_key)]
-            for hit in hits
-        )
+        state.issues[key]["hits"].extend([where, *hit_entry(hit, hmac_key, verify)] for hit in hits)
     state.watermark = newest
     return result
 
@@ -208,6 +208,7 @@ def collect(source: JiraTicketsSource, config: Config, *, hmac_key: bytes,
             progress: Callable[[str], None] | None = None) -> CollectResult:
     """Read the issues updated since the last sweep and scan them; never raises for an API failure."""
     from detectors.secrets import SecretScanner
+    from detectors.secrets.liveness import checker
     from scanner.collectors.git_repos import rules_version
     from scanner.collectors.jira import connect, get_register_issues, is_cloud
 
@@ -231,7 +232,7 @@ def collect(source: JiraTicketsSource, config: Config, *, hmac_key: bytes,
         result.coverage.append(InventoryStatus(source=src, inventory=inventory, ok=False, reason=reason))
         return result
     with SecretScanner(workers=source.workers) as scanner:
-        scan = scan_issues(state, issues, hmac_key=hmac_key, scanner=scanner)
+        scan = scan_issues(state, issues, hmac_key=hmac_key, scanner=scanner, verify=checker(config, source.verify_live))
     for bad in scan.skipped:
         result.warnings.append(f"jira tickets {src}: malformed issue skipped: {bad}")
     records = transform_exposures(src, inventory, state.issues)
