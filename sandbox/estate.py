@@ -527,6 +527,9 @@ class Estate:
     source: Optional[str] = None  # file path, when loaded from a file
     # Other vendors' sections, each parsed by its emulator module (see VENDOR_SECTIONS).
     vendors: dict[str, Any] = field(default_factory=dict)
+    # What the scanning side knows that no API says (identity mappings, owners, the Jira contract
+    # register's fields, the AWS user to scan as): `nhiscan demo` writes it into its config.
+    installation: dict[str, Any] = field(default_factory=dict)
 
     def resolve_time(self, value: Any) -> datetime:
         """Resolve a time value (e.g. from ``people``/``contracts``) against this estate's clock."""
@@ -995,7 +998,7 @@ def load_estate(
             raise boot.error("now", str(e)) from None
     ctx = _Ctx(now=clock, file=file)
 
-    allowed = {"now", "github", "people", "contracts", *VENDOR_SECTIONS}
+    allowed = {"now", "github", "people", "contracts", "installation", *VENDOR_SECTIONS}
     for key in raw:
         if key not in allowed:
             hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
@@ -1015,7 +1018,25 @@ def load_estate(
         contracts=list(raw.get("contracts") or []),
         source=file,
         vendors=vendors,
+        installation=_installation(raw.get("installation"), ctx),
     )
+
+
+_INSTALLATION_KEYS = ("identity_logins", "ownership", "jira_contract_register", "aws_scanner_user")
+
+
+def _installation(raw: Any, ctx: "_Ctx") -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ctx.error("installation", f"expected a mapping, got {_show(raw)}")
+    for key in raw:
+        if key not in _INSTALLATION_KEYS:
+            raise ctx.error(f"installation.{key}", f"unknown key (allowed: {', '.join(_INSTALLATION_KEYS)})")
+    for i, item in enumerate(raw.get("ownership") or []):
+        if not isinstance(item, dict) or not {"key", "owner"} <= set(item):
+            raise ctx.error(f"installation.ownership[{i}]", f"expected a mapping with key, owner (and evidence), got {_show(item)}")
+    return dict(raw)
 
 
 # Top-level estate sections besides ``github``. Each is parsed and served by ``sandbox/<name>.py``,

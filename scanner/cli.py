@@ -217,13 +217,15 @@ def rules() -> None:
 @click.option("--dir", "workdir", default="nhiscan-demo", show_default=True, type=click.Path(file_okay=False),
               help="Where the demo writes its config, database and reports.")
 @click.option("--keep-running", is_flag=True, help="Keep the sandbox up after the sweep (until Ctrl-C) to try other commands on it.")
-def demo(workdir: str, keep_running: bool) -> None:
+@click.option("--estate", "estate_path", type=click.Path(exists=True, dir_okay=False),
+              help="Your own estate file (sandbox/README.md) instead of the bundled one.")
+def demo(workdir: str, keep_running: bool, estate_path: str | None) -> None:
     """Start the sandbox with the bundled estate, sweep it, and print where the report is."""
     from sandbox.estate import EstateError
     from scanner.demo import run_demo
 
     try:
-        run_demo(Path(workdir), keep_running=keep_running)
+        run_demo(Path(workdir), keep_running=keep_running, estate_path=Path(estate_path) if estate_path else None)
     except (EstateError, ConfigError) as err:
         err_console.print(f"[red]error:[/red] {esc(err)}")
         sys.exit(2)

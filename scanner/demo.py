@@ -17,13 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-DEMO_APP_ID = 4242
-DEMO_IDENTITY = {"frank": "frank@acme.example"}
-DEMO_OWNERSHIP = [
-    ("github:user:svc-deploy", "heidi@acme.example", "platform team runbook (demo config)"),
-    ("github:user:svc-metrics", "ivan@acme.example", "observability team runbook (demo config)"),
-    ("github:installation:acme/90001", "secops@acme.example", "nhiscan's own installation (demo config)"),
-]
+DEMO_APP_ID = 4242  # the bundled estate's scanner App (tests register its key)
 
 
 def bundled_estate() -> Path:
@@ -75,135 +69,153 @@ def write_contracts_toml(estate, path: Path) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def _slack_block(workdir: Path, url: str, token: str, admin_token: str | None) -> str:
-    """A ``[[sources.slack]]`` table; the bot and org-admin tokens go in files beside the config."""
-    _write_private(workdir / "slack-token.txt", token)
-    lines = ["[[sources.slack]]", 'name = "slack"', f'base_url = "{url}"', 'token_file = "slack-token.txt"']
-    if admin_token is not None:
-        _write_private(workdir / "slack-admin-token.txt", admin_token)
-        lines.append('admin_token_file = "slack-admin-token.txt"')
-    return "\n".join(lines + ["timeout = 10", "max_retries = 3", ""])
+# --- one [[sources.<kind>]] table per vendor the sandbox serves ---------------------------------
 
 
-DEMO_AWS_USER = "nhiscan-audit"  # the estate's IAM user whose access key the demo scans with
+def _source_table(workdir: Path, kind: str, fields: dict[str, Any], secrets: dict[str, tuple[str, str]],
+                  tail: str = "") -> str:
+    """A ``[[sources.<kind>]]`` table. ``secrets`` maps a config key to (file name, value): each
+    value goes in a 0600 file beside the config, never in the config itself."""
+    lines = [f"[[sources.{kind}]]"] + [f"{k} = {_toml_value(v)}" for k, v in fields.items()]
+    for key, (filename, value) in secrets.items():
+        _write_private(workdir / filename, value)
+        lines.append(f"{key} = {_toml_value(filename)}")
+    return "\n".join(lines + ["timeout = 10", "max_retries = 3", tail, ""])
 
 
-def _aws_block(workdir: Path, url: str, account_id: str, key_id: str, secret: str) -> str:
-    """A ``[[sources.aws]]`` table for the sandbox's IAM (moto); the key pair goes in files beside the config."""
-    _write_private(workdir / "aws-access-key-id.txt", key_id)
-    _write_private(workdir / "aws-secret-access-key.txt", secret)
-    return "\n".join(["[[sources.aws]]", 'name = "aws"', f'base_url = "{url}"', f'account_id = "{account_id}"',
-                      'access_key_id_file = "aws-access-key-id.txt"', 'secret_access_key_file = "aws-secret-access-key.txt"',
-                      "timeout = 10", "max_retries = 3", ""])
+def _github_table(sandbox, workdir: Path, app_private_pem: bytes | None) -> str:
+    estate = sandbox.estate
+    secrets = {"token_file": ("github-token.txt", estate.github.tokens[0].token)} if estate.github.tokens else {}
+    fields: dict[str, Any] = {"name": "github", "base_url": sandbox.github_url, "orgs": [o.login for o in estate.github.orgs]}
+    app = demo_app(estate)
+    if app_private_pem is not None and app is not None:
+        fields["app_id"] = app.id
+        secrets["app_private_key_file"] = ("github-app.pem", app_private_pem.decode())
+    return _source_table(workdir, "github", fields, secrets)
+
+
+def _gitlab_table(sandbox, workdir: Path) -> str | None:
+    state = sandbox.estate.vendors.get("gitlab")
+    if state is None or not state.tokens:
+        return None
+    return _source_table(workdir, "gitlab", {"name": "gitlab", "base_url": sandbox.url("gitlab"), "instance_admin": True},
+                         {"token_file": ("gitlab-token.txt", state.tokens[0].token)})
+
+
+def _slack_table(sandbox, workdir: Path) -> str | None:
+    state = sandbox.estate.vendors.get("slack")
+    bot = next((t.token for t in state.tokens if t.type == "bot"), None) if state else None
+    if bot is None:
+        return None
+    secrets = {"token_file": ("slack-token.txt", bot)}
+    admin = next((t.token for t in state.tokens if t.type == "org_admin"), None)
+    if admin:
+        secrets["admin_token_file"] = ("slack-admin-token.txt", admin)
+    return _source_table(workdir, "slack", {"name": "slack", "base_url": sandbox.url("slack")}, secrets)
+
+
+def _jira_table(sandbox, workdir: Path) -> str | None:
+    """The site and, on the same sandbox server, the org admin API; the estate's Jira contract register."""
+    state = sandbox.estate.vendors.get("jira")
+    token = next((t for t in state.api_tokens if t.token), None) if state else None
+    if token is None:
+        return None
+    url = sandbox.url("jira")
+    fields: dict[str, Any] = {"name": "jira", "base_url": url, "user": token.user.email if state.cloud else token.user.name}
+    secrets = {"token_file": ("jira-token.txt", token.token)}
+    if state.org and state.org.admin_keys:
+        fields.update(org_id=state.org.id, admin_base_url=url)
+        secrets["org_admin_token_file"] = ("jira-org-admin-key.txt", state.org.admin_keys[0].key)
+    register = sandbox.estate.installation.get("jira_contract_register")
+    tail = "\n[sources.jira.contract_register]\n" + "\n".join(f"{k} = {_toml_value(v)}" for k, v in register.items()) if register else ""
+    return _source_table(workdir, "jira", fields, secrets, tail=tail)
+
+
+def _okta_table(sandbox, workdir: Path) -> str | None:
+    state = sandbox.estate.vendors.get("okta")
+    token = next((t.token for t in state.api_tokens if t.token), None) if state else None
+    if token is None:
+        return None
+    return _source_table(workdir, "okta", {"name": "okta", "base_url": sandbox.url("okta")}, {"token_file": ("okta-token.txt", token)})
+
+
+def _entra_table(sandbox, workdir: Path) -> str | None:
+    """Graph under ``<root>/v1.0``, the token endpoint at the root; the first app registration with a secret."""
+    state = sandbox.estate.vendors.get("entra")
+    for app in (state.applications if state else []):
+        secret = next((p.secret for p in app.password_credentials if p.secret), None)
+        if secret:
+            url = sandbox.url("entra")
+            return _source_table(workdir, "entra", {"name": "entra", "base_url": f"{url}/v1.0", "login_url": url,
+                                                    "tenant_id": state.tenant_id, "client_id": app.app_id},
+                                 {"client_secret_file": ("entra-client-secret.txt", secret)})
+    return None
 
 
 def demo_aws(sandbox) -> tuple[str, str, str, str] | None:
     """(IAM URL, account id, access key id, secret) of the scanner's user, when the estate has an AWS section."""
     emulator = sandbox.apps.get("aws")
-    if emulator is None or emulator.state is None:
+    user = sandbox.estate.installation.get("aws_scanner_user")
+    if emulator is None or emulator.state is None or not user:
         return None
-    key_id, secret = emulator.access_key(DEMO_AWS_USER)
+    key_id, secret = emulator.access_key(user)
     return sandbox.url("aws"), emulator.state.account_id, key_id, secret
 
 
-def _gitlab_block(workdir: Path, url: str, token: str) -> str:
-    """A ``[[sources.gitlab]]`` table for the sandbox's GitLab; the token goes in a file beside the config."""
-    _write_private(workdir / "gitlab-token.txt", token)
-    return "\n".join(["[[sources.gitlab]]", 'name = "gitlab"', f'base_url = "{url}"', 'token_file = "gitlab-token.txt"',
-                      "instance_admin = true", "timeout = 10", "max_retries = 3", ""])
+def _aws_table(sandbox, workdir: Path) -> str | None:
+    try:
+        found = demo_aws(sandbox)
+    except KeyError:
+        return None  # the estate has no scanner user to scan as
+    if found is None:
+        return None
+    url, account_id, key_id, secret = found
+    return _source_table(workdir, "aws", {"name": "aws", "base_url": url, "account_id": account_id},
+                         {"access_key_id_file": ("aws-access-key-id.txt", key_id),
+                          "secret_access_key_file": ("aws-secret-access-key.txt", secret)})
 
 
-# The contract register legal keeps in Jira (project LEGAL of the demo estate), by field name.
-DEMO_JIRA_REGISTER = {
-    "jql": "project = LEGAL AND issuetype = Contract ORDER BY key",
-    "counterparty_field": "Counterparty",
-    "kind_field": "Contract kind",
-    "start_field": "Contract start",
-    "end_field": "Contract end",
-    "sponsor_field": "Sponsor",
-    "match_names_field": "Match names",
+VENDOR_TABLES = {
+    "gitlab": _gitlab_table, "slack": _slack_table, "jira": _jira_table, "okta": _okta_table,
+    "entra": _entra_table, "aws": _aws_table,
 }
 
 
-def _jira_block(workdir: Path, url: str, user: str, token: str, org_id: str | None, admin_key: str | None) -> str:
-    """A ``[[sources.jira]]`` table (the site and, on the same sandbox server, the org admin API) with
-    the contract register kept in Jira; the API token and the org admin key go in files beside the config."""
-    _write_private(workdir / "jira-token.txt", token)
-    lines = ["[[sources.jira]]", 'name = "jira"', f'base_url = "{url}"', f'user = "{user}"', 'token_file = "jira-token.txt"']
-    if org_id and admin_key:
-        _write_private(workdir / "jira-org-admin-key.txt", admin_key)
-        lines += ['org_admin_token_file = "jira-org-admin-key.txt"', f'org_id = "{org_id}"', f'admin_base_url = "{url}"']
-    lines += ["timeout = 10", "max_retries = 3", "", "[sources.jira.contract_register]"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in DEMO_JIRA_REGISTER.items()]
-    return "\n".join(lines + [""])
+def demo_app(estate):
+    """The GitHub App the scanner authenticates as: the first one installed somewhere."""
+    return next((a for a in estate.github.apps if a.installations), None)
 
 
-def _jira_source(estate, jira_url: str | None) -> tuple[str, str, str, str | None, str | None] | None:
-    """(URL, user, API token, org id, org admin key) of the estate's Jira site: the first API token with a value."""
-    state = estate.vendors.get("jira")
-    token = next((t for t in state.api_tokens if t.token), None) if jira_url and state else None
-    if token is None:
-        return None
-    login = token.user.email if state.cloud else token.user.name
-    org_id = state.org.id if state.org else None
-    admin_key = state.org.admin_keys[0].key if state.org and state.org.admin_keys else None
-    return jira_url, login, token.token, org_id, admin_key
-
-
-def _okta_block(workdir: Path, url: str, token: str) -> str:
-    """A ``[[sources.okta]]`` table; the SSWS API token goes in a file beside the config."""
-    _write_private(workdir / "okta-token.txt", token)
-    return "\n".join(["[[sources.okta]]", 'name = "okta"', f'base_url = "{url}"', 'token_file = "okta-token.txt"',
-                      "timeout = 10", "max_retries = 3", ""])
-
-
-def _entra_block(workdir: Path, url: str, tenant_id: str, client_id: str, secret: str) -> str:
-    """A ``[[sources.entra]]`` table (Graph under ``url``/v1.0, the token endpoint at ``url``); the
-    client secret goes in a file beside the config."""
-    _write_private(workdir / "entra-client-secret.txt", secret)
-    return "\n".join(["[[sources.entra]]", 'name = "entra"', f'base_url = "{url}/v1.0"', f'login_url = "{url}"',
-                      f'tenant_id = "{tenant_id}"', f'client_id = "{client_id}"',
-                      'client_secret_file = "entra-client-secret.txt"', "timeout = 10", "max_retries = 3", ""])
-
-
-def _okta_token(estate, url: str | None) -> tuple[str, str] | None:
-    """(org URL, the first API token with a value) of the estate's Okta section, if it has one."""
-    state = estate.vendors.get("okta")
-    token = next((t.token for t in state.api_tokens if t.token), None) if url and state else None
-    return (url, token) if token else None
-
-
-def _entra_client(estate, url: str | None) -> tuple[str, str, str, str] | None:
-    """(root URL, tenant, client id, secret) of the first Entra app registration that has a secret value."""
-    state = estate.vendors.get("entra")
-    for app in (state.applications if url and state else []):
-        secret = next((p.secret for p in app.password_credentials if p.secret), None)
-        if secret:
-            return url, state.tenant_id, app.app_id, secret
-    return None
-
-
-def write_demo_config(workdir: Path, github_url: str, *, token: str | None, app_private_pem: bytes | None,
-                      gitlab: tuple[str, str] | None = None,
-                      extra: str = "", slack: tuple[str, str, str | None] | None = None,
-                      aws: tuple[str, str, str, str] | None = None,
-                      okta: tuple[str, str] | None = None, entra: tuple[str, str, str, str] | None = None,
-                      jira: tuple[str, str, str, str | None, str | None] | None = None) -> Path:
-    """Write config.toml and the credential files it names; return the config path.
-
-    ``slack`` is (API URL, bot token, org-admin token or None) when the estate has a Slack workspace.
+def prepare(sandbox, workdir: Path, app_private_pem: bytes | None, *, vendors: set[str] | None = None, extra: str = "",
+            announce=None) -> Path:
+    """Write an installation's files for the running sandbox: config.toml, the HR export, the
+    contract register, and a 0600 file per credential. ``vendors`` limits the sources besides
+    GitHub (all the sandbox serves when None). The estate's ``installation`` section supplies
+    what no API tells (identity mappings, owners, the Jira register's fields).
     """
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    cred_lines = []
-    if token is not None:
-        _write_private(workdir / "github-token.txt", token)
-        cred_lines.append('token_file = "github-token.txt"')
-    if app_private_pem is not None:
-        _write_private(workdir / "github-app.pem", app_private_pem)
-        cred_lines += [f"app_id = {DEMO_APP_ID}", 'app_private_key_file = "github-app.pem"']
-    identity = "\n".join(f'{login} = "{email}"' for login, email in DEMO_IDENTITY.items())
-    ownership = "\n".join(f'[[ownership]]\nkey = "{k}"\nowner = "{o}"\nevidence = "{e}"\n' for k, o, e in DEMO_OWNERSHIP)
-    text = f"""# Written by `nhiscan demo`: the sandbox's GitHub on loopback, the bundled estate.
+    estate = sandbox.estate
+    hints = estate.installation
+    write_people_csv(estate, workdir / "people.csv")
+    write_contracts_toml(estate, workdir / "contracts.toml")
+    say = announce or (lambda _msg: None)
+    say(f"sandbox GitHub API on {sandbox.github_url}")
+    tables = [_github_table(sandbox, workdir, app_private_pem)]
+    for name, table in VENDOR_TABLES.items():
+        if name not in estate.vendors or (vendors is not None and name not in vendors):
+            continue
+        text = table(sandbox, workdir)
+        if text:
+            say(f"sandbox {name} on {sandbox.url(name)}")
+            tables.append(text)
+    identity = "\n".join(f"[identity.logins.{source}]\n" + "\n".join(f"{_toml_value(login)} = {_toml_value(email)}" for login, email in m.items())
+                         for source, m in (hints.get("identity_logins") or {}).items())
+    ownership = "\n".join(f"[[ownership]]\nkey = {_toml_value(o['key'])}\nowner = {_toml_value(o['owner'])}\n"
+                          f"evidence = {_toml_value(o.get('evidence', 'estate installation section'))}\n"
+                          for o in hints.get("ownership") or [])
+    domains = sorted({p["email"].rsplit("@", 1)[-1] for p in estate.people if "@" in str(p.get("email", ""))})
+    text = f"""# Written by `nhiscan demo`: the sandbox's vendors on loopback, {estate.source or "an estate"}.
 [store]
 url = "sqlite:///nhiscan.db"
 key_file = "nhiscan.key"
@@ -217,23 +229,9 @@ file = "contracts.toml"
 [people]
 file = "people.csv"
 
-[[sources.github]]
-name = "github"
-base_url = "{github_url}"
-orgs = ["acme"]
-{chr(10).join(cred_lines)}
-timeout = 10
-max_retries = 3
-
-{_slack_block(workdir, *slack) if slack else ""}
-{_aws_block(workdir, *aws) if aws else ""}
-{_okta_block(workdir, *okta) if okta else ""}
-{_entra_block(workdir, *entra) if entra else ""}
-{_gitlab_block(workdir, *gitlab) if gitlab else ""}
-{_jira_block(workdir, *jira) if jira else ""}
+{chr(10).join(tables)}
 [identity]
-internal_domains = ["acme.example"]
-[identity.logins.github]
+internal_domains = {_toml_value(domains)}
 {identity}
 
 {ownership}
@@ -244,65 +242,17 @@ internal_domains = ["acme.example"]
     return path
 
 
-def prepare(workdir: Path, estate, github_url: str, app_private_pem: bytes, extra: str = "",
-            gitlab_url: str | None = None,
-            slack_url: str | None = None, aws: tuple[str, str, str, str] | None = None, okta_url: str | None = None, entra_url: str | None = None, jira_url: str | None = None) -> Path:
-    """Write the installation's files; with ``slack_url``, the estate's Slack workspace is swept too."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_people_csv(estate, workdir / "people.csv")
-    write_contracts_toml(estate, workdir / "contracts.toml")
-    token = estate.github.tokens[0].token
-    return write_demo_config(workdir, github_url, token=token, app_private_pem=app_private_pem,
-                             gitlab=_gitlab_source(estate, gitlab_url), extra=extra,
-                             slack=_slack_tokens(estate, slack_url), aws=aws,
-                             okta=_okta_token(estate, okta_url), entra=_entra_client(estate, entra_url), jira=_jira_source(estate, jira_url))
-
-
-def _slack_tokens(estate, slack_url: str | None) -> tuple[str, str, str | None] | None:
-    """(URL, first bot token, first org-admin token) of the estate's Slack section, if it has one."""
-    state = estate.vendors.get("slack")
-    if slack_url is None or state is None:
-        return None
-    bot = next((t.token for t in state.tokens if t.type == "bot"), None)
-    admin = next((t.token for t in state.tokens if t.type == "org_admin"), None)
-    return (slack_url, bot, admin) if bot else None
-
-
-def _gitlab_source(estate, gitlab_url: str | None) -> tuple[str, str] | None:
-    """(URL, scanner token) of the estate's GitLab section, when it has one and the sandbox serves it."""
-    state = estate.vendors.get("gitlab")
-    if gitlab_url is None or state is None or not state.tokens:
-        return None
-    return gitlab_url, state.tokens[0].token
-
-
-def prepare_for(sandbox, workdir: Path, app_private_pem: bytes, extra: str = "", announce=None) -> Path:
-    """Write an installation's files for every vendor the running sandbox serves."""
-    estate = sandbox.estate
-    say = announce or (lambda _msg: None)
-    say(f"sandbox GitHub API on {sandbox.github_url}")
-    slack_url = sandbox.url("slack") if estate.vendors.get("slack") is not None else None
-    if slack_url:
-        say(f"sandbox Slack API on {slack_url}")
-    aws = demo_aws(sandbox)
-    if aws:
-        say(f"sandbox AWS IAM (moto) on {aws[0]}")
-    jira_url = sandbox.url("jira") if estate.vendors.get("jira") is not None else None
-    idp = {f"{name}_url": sandbox.url(name) for name in ("okta", "entra") if estate.vendors.get(name) is not None}
-    return prepare(workdir.resolve(), estate, sandbox.github_url, app_private_pem, extra=extra, gitlab_url=sandbox.urls.get("gitlab"),
-                   slack_url=slack_url, aws=aws, jira_url=jira_url, **idp)
-
-
-def run_demo(workdir: Path, *, now: datetime | None = None, keep_running: bool = False) -> None:
+def run_demo(workdir: Path, *, now: datetime | None = None, keep_running: bool = False, estate_path: Path | None = None) -> None:
     from sandbox import Sandbox, generate_app_key_pair, load_estate
     from scanner.cli import console, run_scan_with_progress
     from scanner.config import load_config
 
     now = now or datetime.now(timezone.utc).replace(microsecond=0)
-    estate = load_estate(bundled_estate(), now=now)
+    estate = load_estate(estate_path or bundled_estate(), now=now)
     private, public = generate_app_key_pair()
-    with Sandbox(estate, app_keys={DEMO_APP_ID: public.decode()}) as sandbox:
-        config_path = prepare_for(sandbox, workdir, private, announce=console.print)
+    app = demo_app(estate)
+    with Sandbox(estate, app_keys={app.id: public.decode()} if app else None) as sandbox:
+        config_path = prepare(sandbox, workdir, private if app else None, announce=console.print)
         config = load_config(config_path)
         outcome = run_scan_with_progress(config, now)
         if keep_running:

@@ -526,7 +526,7 @@ def test_demo_estate_end_to_end(tmp_path):
     with Sandbox(_demo_data(["111122223333"]), now=now) as sb:
         aws = demo_aws(sb)
         assert aws is not None and aws[0] == sb.url("aws") and aws[1] == ACCOUNT
-        config_path = prepare(tmp_path, sb.estate, sb.github_url, generate_app_key_pair()[0], aws=aws)
+        config_path = prepare(sb, tmp_path, generate_app_key_pair()[0], vendors={"aws"})
         text = config_path.read_text()
         assert "[[sources.aws]]" in text and 'secret_access_key_file = "aws-secret-access-key.txt"' in text
         assert aws[3] not in text and oct((tmp_path / "aws-secret-access-key.txt").stat().st_mode & 0o777) == "0o600"

@@ -445,8 +445,7 @@ def demo_sandbox():
 def demo(tmp_path, demo_sandbox):
     sb, private = demo_sandbox
     sb.reset()
-    config_path = prepare(tmp_path, sb.estate, sb.github_url, private, extra="[rules.dormant]\ndays = 90\n",
-                          gitlab_url=sb.url("gitlab"))
+    config_path = prepare(sb, tmp_path, private, vendors={"gitlab"}, extra="[rules.dormant]\ndays = 90\n")
     return sb, config_path
 
 

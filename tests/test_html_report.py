@@ -50,7 +50,7 @@ def demo(tmp_path_factory):
     private, public = generate_app_key_pair()
     data = yaml.safe_load(bundled_estate().read_text())
     with Sandbox(data, now=NOW, app_keys={DEMO_APP_ID: public.decode()}) as sb:
-        config_path = prepare(workdir, sb.estate, sb.github_url, private)
+        config_path = prepare(sb, workdir, private, vendors=set())
         config = load_config(config_path)
         run_sweep(config, now=NOW - timedelta(days=2))
         with sb.github.mutate() as state:

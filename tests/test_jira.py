@@ -626,7 +626,7 @@ def test_demo_sweep_catches_the_jira_situations(tmp_path):
     private, public = generate_app_key_pair()
     estate = load_estate(bundled_estate(), now=NOW)
     with Sandbox(estate, app_keys={DEMO_APP_ID: public.decode()}) as sb:
-        config_path = prepare(tmp_path, sb.estate, sb.github_url, private, jira_url=sb.url("jira"))
+        config_path = prepare(sb, tmp_path, private, vendors={"jira"})
         text = config_path.read_text()
         assert "[[sources.jira]]" in text and "ATATT" not in text and "ATCTT" not in text  # credentials in files
         outcome = run_sweep(load_config(config_path), now=NOW)

@@ -226,7 +226,7 @@ def demo_reports(tmp_path_factory):
     private, public = generate_app_key_pair()
     data = yaml.safe_load(bundled_estate().read_text())
     with Sandbox(data, now=NOW, app_keys={DEMO_APP_ID: public.decode()}) as sb:
-        config_path = prepare(workdir, sb.estate, sb.github_url, private)
+        config_path = prepare(sb, workdir, private, vendors=set())
         text = config_path.read_text().replace('dir = "reports"', 'dir = "reports"\nformats = ["json", "sarif", "csv", "ocsf"]')
         config_path.write_text(text)
         config = load_config(config_path)

@@ -20,7 +20,7 @@ import yaml
 
 from sandbox import Sandbox, generate_app_key_pair
 from scanner.config import load_config
-from scanner.demo import DEMO_APP_ID, bundled_estate, prepare_for
+from scanner.demo import DEMO_APP_ID, bundled_estate, prepare
 from scanner.store import Store
 from scanner.sweep import run_sweep
 
@@ -64,7 +64,7 @@ reopen_transition = "To Do"
 min_severity = "critical"
 search_wait_seconds = 3
 """
-        config_path = prepare_for(sb, tmp_path, private, extra=extra)
+        config_path = prepare(sb, tmp_path, private, extra=extra)
         yield sb, config_path
 
 

@@ -351,7 +351,7 @@ def demo(tmp_path):
     data = yaml.safe_load(bundled_estate().read_text())
     private, public = generate_app_key_pair()
     with Sandbox(data, now=NOW, app_keys={DEMO_APP_ID: public.decode()}) as sb:
-        config_path = prepare(tmp_path, sb.estate, sb.github_url, private, okta_url=sb.url("okta"))
+        config_path = prepare(sb, tmp_path, private, vendors={"okta"})
         yield sb, config_path
 
 

@@ -713,7 +713,7 @@ def demo(demo_sandbox, tmp_path):
 
     sb, private = demo_sandbox
     sb.apps["slack"].set_estate(load_estate(bundled_estate(), now=NOW))
-    path = prepare(tmp_path, sb.estate, sb.github_url, private, slack_url=sb.url("slack"))
+    path = prepare(sb, tmp_path, private, vendors={"slack"})
     return sb, load_config(path)
 
 

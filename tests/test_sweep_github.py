@@ -46,7 +46,7 @@ def estate_data():
 def demo(tmp_path, estate_data, app_keys):
     private, public = app_keys
     with Sandbox(estate_data, now=NOW, app_keys={DEMO_APP_ID: public.decode()}) as sb:
-        config_path = prepare(tmp_path, sb.estate, sb.github_url, private, extra="[rules.dormant]\ndays = 90\n")
+        config_path = prepare(sb, tmp_path, private, vendors=set(), extra="[rules.dormant]\ndays = 90\n")
         yield sb, config_path
 
 
