@@ -444,7 +444,8 @@ def collect(source: GitReposSource, config: Config, *, hmac_key: bytes,
             mirror = os.path.join(state_dir, "mirrors", repo + ".git")
             try:
                 get_mirror(url, mirror, env=env, timeout=timeout, secrets=secrets)
-                branch = get_default_branch(url, env=env, timeout=timeout, secrets=secrets)
+                # The default branch matters only when scanning its tip alone; history covers every branch.
+                branch = None if source.history else get_default_branch(url, env=env, timeout=timeout, secrets=secrets)
                 scan = scan_repository(mirror, ledger, name=repo, hmac_key=hmac_key, history=source.history,
                                        default_branch=branch, scanner=scanner, max_blob_bytes=source.max_blob_bytes,
                                        env=git_env(None, ""), verify=checker(config, source.verify_live))
