@@ -23,7 +23,7 @@ _SECRET_FIELDS = {"value_hmac", "secret_hmac", "preview"}
 _NODE_FIELDS = ("source", "inventory", "url", "status", "privilege", "login", "email", "is_human", "third_party",
                 "created_at", "last_used_at", "last_active_at", "expires_at", "rotated_at", "account_key",
                 "parent_key", "visibility", "contract_id", "counterparty", "start", "end", "sponsor_email",
-                "end_date", "manager_email", "worker_type", "location", "credential_key", "scopes", "role")
+                "end_date", "manager_email", "worker_type", "statuses", "location", "credential_key", "scopes", "role")
 
 
 def node_attributes(rec: Record) -> dict[str, Any]:

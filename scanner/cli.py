@@ -311,11 +311,21 @@ def graph_who_owns(subject: str, config_path: str, fmt: str) -> None:
         return "unknown person" if p.source == "inferred" else str(getattr(p.status, "value", p.status))
 
     own = [{"email": o.person.email if o.person else None, "name": o.person.name if o.person else None, "account": o.account_key,
-            "role": o.role, "status": status(o.person), "confidence": round(o.confidence, 2), "evidence": list(o.evidence)}
+            "role": o.role, "status": status(o.person), "statuses": dict(o.person.statuses) if o.person else {},
+            "confidence": round(o.confidence, 2), "evidence": list(o.evidence)}
            for o in owners(g, key)]
     spons = [{"contract": s.contract.contract_id, "counterparty": s.contract.counterparty, "contract_end": s.contract.end.isoformat() if s.contract.end else None,
-              "email": s.person.email if s.person else s.contract.sponsor_email, "status": status(s.person), "evidence": list(s.evidence)}
+              "email": s.person.email if s.person else s.contract.sponsor_email, "status": status(s.person),
+              "statuses": dict(s.person.statuses) if s.person else {}, "evidence": list(s.evidence)}
              for s in sponsors(g, key)]
+
+    def said(entry) -> str:
+        """The merged status, and each people source's own word when they disagree."""
+        words = entry["statuses"]
+        if len(set(words.values())) <= 1:
+            return entry["status"]
+        return entry["status"] + " (" + ", ".join(f"{st} per {src}" for src, st in sorted(words.items())) + ")"
+
     if fmt == "json":
         click.echo(json.dumps({"subject": _subject_json(g, key), "owners": own, "sponsors": spons}, indent=2))
         return
@@ -325,7 +335,7 @@ def graph_who_owns(subject: str, config_path: str, fmt: str) -> None:
     for col in ("owner", "role", "status", "confidence", "evidence"):
         table.add_column(col)
     for o in own:
-        table.add_row(esc(o["email"] or o["account"] or "?"), esc(o["role"]), esc(o["status"]), f"{o['confidence']:.2f}", esc(" → ".join(o["evidence"])))
+        table.add_row(esc(o["email"] or o["account"] or "?"), esc(o["role"]), esc(said(o)), f"{o['confidence']:.2f}", esc(" → ".join(o["evidence"])))
     if not own:
         table.add_row("[yellow]none resolved[/yellow]", "", "", "", "")
     console.print(table)
@@ -334,7 +344,7 @@ def graph_who_owns(subject: str, config_path: str, fmt: str) -> None:
         for col in ("sponsor", "status", "contract", "ends", "evidence"):
             table.add_column(col)
         for s in spons:
-            table.add_row(esc(s["email"] or "none named"), esc(s["status"]), esc(f"{s['contract']} {s['counterparty']}"), esc(s["contract_end"] or "—"),
+            table.add_row(esc(s["email"] or "none named"), esc(said(s)), esc(f"{s['contract']} {s['counterparty']}"), esc(s["contract_end"] or "—"),
                           esc(" → ".join(s["evidence"])))
         console.print(table)
 

@@ -374,9 +374,43 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _key_hint(e["loc"])
         lines.append(f"  {loc or '<top level>'}: {msg}{shown}")
     return "\n".join(lines)
+
+
+def _key_hint(loc: tuple[Any, ...]) -> str:
+    """'; did you mean ...?' and the allowed keys, found by walking the models along ``loc``."""
+    import difflib
+
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int) or str(part).startswith(("function-", "model-")):
+            continue
+        field = getattr(model, "model_fields", {}).get(str(part))
+        if field is None:
+            return ""
+        model = _model_of(field.annotation)
+        if model is None:
+            return ""
+    allowed = [k for k in getattr(model, "model_fields", {}) if k != "base_dir"]
+    if not allowed:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    return (f"; did you mean {close[0]!r}?" if close else "") + f" (allowed: {', '.join(allowed)})"
+
+
+def _model_of(annotation: Any):
+    """The pydantic model inside ``X``, ``list[X]`` or ``X | None``."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _toml_path(loc: tuple[Any, ...]) -> str:

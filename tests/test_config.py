@@ -26,9 +26,11 @@ def _error(data) -> str:
     return str(exc.value)
 
 
-def test_unknown_key_is_named():
+def test_unknown_key_is_named_with_the_likely_intended_one():
     msg = _error({"sources": {"github": [{"orgs": ["a"], "token_evn": "X", "token_env": "T"}]}})
-    assert "sources.github[0].token_evn: unknown key" in msg
+    assert "sources.github[0].token_evn: unknown key; did you mean 'token_env'?" in msg
+    assert "(allowed: name, base_url, token_env, token_file," in msg
+    assert "stor: unknown key; did you mean 'store'?" in _error({"stor": {}})
 
 
 def test_wrong_type_names_key_and_value():

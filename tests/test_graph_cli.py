@@ -123,7 +123,8 @@ def test_who_owns_gives_owner_and_sponsor_with_evidence(swept):
     assert owner["evidence"][0].startswith("deploy key added_by (GitHub API): globex-dev")
     assert owner["status"] == "unknown person"  # Globex's developer is in no people source
     assert data["sponsors"] == [{"contract": "C-100", "counterparty": "Globex", "contract_end": (NOW.date() - timedelta(days=45)).isoformat(),
-                                 "email": "bob@acme.example", "status": "active", "evidence": data["sponsors"][0]["evidence"]}]
+                                 "email": "bob@acme.example", "status": "active", "statuses": {"hr": "active"},
+                                 "evidence": data["sponsors"][0]["evidence"]}]
     assert "contract C-100 sponsor: bob@acme.example" in data["sponsors"][0]["evidence"]
 
 
