@@ -127,3 +127,17 @@ def test_variable_values_do_not_link_as_credentials():
 def test_aws_identity_is_a_hash_never_the_id():
     assert aws_key_identity(AWS_ID) == "aws_access_key_id_sha256:" + hashlib.sha256(AWS_ID.encode()).hexdigest()
     assert AWS_ID not in aws_key_identity(AWS_ID)
+
+
+def test_gitlab_variables_holding_credentials_are_exposures_unless_masked_and_protected():
+    from scanner.collectors import gitlab as glc
+
+    token = "gl" + "pat-" + "Zy3dEf6hIj9kLm2nOp5q"
+    items = [{"key": "SAFE", "value": token, "masked": True, "protected": True, "environment_scope": "*"},
+             {"key": "LEAKY", "value": token, "masked": True, "protected": False, "environment_scope": "production"},
+             {"key": "REGION", "value": "eu-west-1", "masked": False, "protected": False}]
+    batch = glc.transform_variables("gitlab", items, inventory="gitlab:grp/app:variables", hmac_key=KEY, level="project",
+                                    where="grp/app", resource_key=None)
+    exposed = [r for r in batch.records if isinstance(r, Exposure)]
+    assert {e.location for e in exposed} == {"gitlab:grp/app:ci_variable:LEAKY@production"}
+    assert all(e.inventory == "gitlab:grp/app:variables" and token not in repr(e) for e in exposed)

@@ -39,6 +39,7 @@ import gitlab
 import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError, GitlabParsingError
 
+from detectors.secrets.exposures import exposures_in_variable
 from scanner.config import Config, ConfigError, GitLabSource, read_secret
 from scanner.records import (
     Account,
@@ -642,6 +643,10 @@ def transform_variables(src: str, items: Sequence[Any], *, inventory: str, hmac_
             records.append(Grant(key=grant_key(src, ckey, resource_key), source=src, inventory=inventory,
                                  name=f"{key} -> {where}", subject_key=ckey, resource_key=resource_key,
                                  privilege=Privilege.READ, scopes=(scope,)))
+        # A credential in a variable that is unmasked or unprotected is exposed (hash and preview only).
+        records += exposures_in_variable(src=src, inventory=inventory, scope=where, kind="ci_variable", name=f"{key}@{scope}",
+                                         value=value, hmac_key=hmac_key, masked=_opt_bool(item, "masked", False),
+                                         protected=_opt_bool(item, "protected", False))
         return records
 
     _each(batch, items, "CI/CD variable", one)
