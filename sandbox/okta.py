@@ -23,20 +23,15 @@ below as real objects.
 """
 
 import base64
-import fnmatch
 import hashlib
 import json
-import logging
 import re
 import secrets as _secrets
 import string
-import threading
 import time
-import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 from urllib.parse import urlencode
 
 from werkzeug.datastructures import Headers
@@ -44,9 +39,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .emulator import Emulator, half, link, request_entry, request_fault
 from .estate import Estate, Timestamp, _build
-
-log = logging.getLogger("sandbox.okta")
 
 URL_SUFFIX = ""
 
@@ -339,20 +333,15 @@ class _Call:
     endpoint: Optional[str] = None
 
 
-class OktaEmulator:
+class OktaEmulator(Emulator):
     """The Okta WSGI app. ``state`` is the live ``OktaEstate``; mutate it between calls."""
 
     vendor = "okta"
     url_suffix = URL_SUFFIX
 
     def __init__(self, estate: Estate, *, reload: Callable[[], Estate] | None = None):
-        self.estate = estate
-        self._reload = reload
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._fault_hits: dict[tuple[str, int], int] = {}
+        super().__init__(estate, reload=reload)
         self._buckets: dict[tuple[str, str], list[int]] = {}  # (token id, endpoint) -> [reset epoch, used]
-        self._request_log: list[dict[str, Any]] = []
         self.url_map = Map(
             [
                 Rule("/api/v1/users", endpoint="list_users"),
@@ -370,68 +359,24 @@ class OktaEmulator:
             merge_slashes=False,
         )
 
-    # -- public Python API ------------------------------------------------------------------
+    # -- public Python API (the rest is ``Emulator``'s) ---------------------------------------
 
     @property
     def state(self) -> OktaEstate:
-        state = self.estate.vendors.get("okta")
-        if state is None:
-            state = self.estate.vendors["okta"] = OktaEstate()
-        return state
-
-    @property
-    def request_log(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._request_log]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._request_log.clear()
-
-    @contextmanager
-    def mutate(self) -> Iterator[OktaEstate]:
-        """Hold the emulator's lock while changing ``state`` so no request sees half a change."""
-        with self._lock:
-            yield self.state
+        return self._section(OktaEstate)
 
     def set_estate(self, estate: Estate) -> None:
         with self._lock:
-            self.estate = estate
-            self._fault_hits.clear()
+            super().set_estate(estate)
             self._buckets.clear()
-            self._request_log.clear()
 
-    def reset(self) -> None:
-        if self._reload is None:
-            raise RuntimeError("this emulator was built without a reload function")
-        self.set_estate(self._reload())
+    # -- serving a call -------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        self._stopping.set()
+    def _crash_response(self) -> Response:
+        return self._error(OktaError(500, "E0000009", "Internal Server Error"))
 
-    # -- WSGI ---------------------------------------------------------------------------------
-
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        request = Request(environ)
-        try:
-            response = self._handle(request)
-        except Exception:  # pragma: no cover - a bug in the emulator, surfaced loudly
-            log.error("okta emulator crashed on %s %s\n%s", request.method, request.path, traceback.format_exc())
-            response = self._error(OktaError(500, "E0000009", "Internal Server Error"))
-        return response(environ, start_response)
-
-    def _handle(self, request: Request) -> Response:
-        if request.path.startswith("/_emu/"):
-            return self._control(request)
-        call = _Call(request=request, base=request.host_url.rstrip("/"), path=request.path)
-        fault_kind: Optional[str] = None
-        status = 500
-        try:
-            response, fault_kind = self._serve(call)
-            status = response.status_code
-            return response
-        finally:
-            self._log(call, status, fault_kind)
+    def _begin(self, request: Request, path: str) -> _Call:
+        return _Call(request=request, base=request.host_url.rstrip("/"), path=path)
 
     def _serve(self, call: _Call) -> tuple[Response, Optional[str]]:
         try:
@@ -450,8 +395,7 @@ class OktaEmulator:
         fault = self._pick_fault(call)
         if fault is not None and fault.fault not in ("timeout", "malformed_json"):
             return self._fault_response(fault, rate), fault.fault
-        if fault is not None and fault.fault == "timeout":
-            self._stopping.wait(fault.seconds)
+        self._stall(fault)
         if endpoint is None:
             return self._error(OktaError(404, "E0000007", f"Not found: Resource not found: {call.path} (Resource)"), rate), None
         try:
@@ -462,10 +406,10 @@ class OktaEmulator:
             return self._error(err, rate), None
         payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
         headers = Headers(self._headers(rate))
-        for link in links:
-            headers.add("Link", link)
+        for value in links:
+            headers.add("Link", value)
         if fault is not None and fault.fault == "malformed_json":
-            return Response(payload[: max(1, len(payload) // 2)], 200, headers, content_type="application/json"), "malformed_json"
+            return Response(half(payload), 200, headers, content_type="application/json"), "malformed_json"
         return Response(payload, 200, headers, content_type="application/json"), None
 
     # -- auth, limits, faults -------------------------------------------------------------------
@@ -504,21 +448,9 @@ class OktaEmulator:
 
     def _pick_fault(self, call: _Call) -> Optional[OktaFault]:
         token = call.token
-        if token is None or not token.faults:
+        if token is None:
             return None
-        with self._lock:
-            for index, fault in enumerate(token.faults):
-                if fault.method and fault.method != call.request.method:
-                    continue
-                if not fnmatch.fnmatchcase(call.path, fault.path):
-                    continue
-                key = (str(token.id), index)
-                seen = self._fault_hits.get(key, 0)
-                self._fault_hits[key] = seen + 1
-                if seen < fault.after or (fault.times is not None and seen - fault.after >= fault.times):
-                    continue
-                return fault
-        return None
+        return self._select_fault(str(token.id), token.faults, request_fault(call.request.method, call.path))
 
     def _fault_response(self, fault: OktaFault, rate: dict[str, str]) -> Response:
         if fault.fault == "rate_limit":
@@ -537,37 +469,11 @@ class OktaEmulator:
         headers = {**self._headers(rate), **err.headers}
         return Response(json.dumps(body), err.status, headers, content_type="application/json")
 
-    # -- control plane and request log -----------------------------------------------------------
+    # -- request log ---------------------------------------------------------------------------
 
-    def _control(self, request: Request) -> Response:
-        if request.path == "/_emu/requests" and request.method == "GET":
-            return Response(json.dumps(self.request_log), 200, content_type="application/json")
-        if request.path == "/_emu/requests" and request.method == "DELETE":
-            self.clear_request_log()
-            return Response(b"", 204)
-        if request.path == "/_emu/reset" and request.method == "POST":
-            try:
-                self.reset()
-            except Exception as e:  # an edited estate file may now be invalid: say so
-                return Response(json.dumps({"message": f"reset failed: {e}"}), 500, content_type="application/json")
-            return Response(json.dumps({"ok": True}), 200, content_type="application/json")
-        return Response(json.dumps({"message": "Not Found"}), 404, content_type="application/json")
-
-    def _log(self, call: _Call, status: int, fault: Optional[str]) -> None:
+    def _log_request(self, call: _Call, status: int, fault: Optional[str], elapsed: float) -> None:
         header = call.request.headers.get("Authorization", "")
-        query = call.request.query_string.decode("latin-1")
-        entry = {
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "method": call.request.method,
-            "path": call.path + (f"?{query}" if query else ""),
-            "token": header[-4:] if header else None,  # never more than the last 4 characters
-            "status": status,
-            "fault": fault,
-        }
-        with self._lock:
-            self._request_log.append(entry)
-        log.info("%s %s -> %s%s (token …%s)", entry["method"], entry["path"], status,
-                 f" [fault {fault}]" if fault else "", entry["token"] or "none")
+        self._record(request_entry(call.request, call.path, header, status, fault))
 
     # -- pagination -------------------------------------------------------------------------------
 
@@ -587,9 +493,9 @@ class OktaEmulator:
             start = ids.index(after) + 1 if after in ids else len(items)
         page = items[start:start + limit]
         url = call.base + call.path
-        links = [f'<{url}?{urlencode({"limit": limit})}>; rel="self"']
+        links = [link(f'{url}?{urlencode({"limit": limit})}', "self")]
         if start + limit < len(items) and page:
-            links.append(f'<{url}?{urlencode({"after": page[-1]["id"], "limit": limit})}>; rel="next"')
+            links.append(link(f'{url}?{urlencode({"after": page[-1]["id"], "limit": limit})}', "next"))
         return page, links
 
     # -- handlers ---------------------------------------------------------------------------------
