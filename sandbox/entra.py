@@ -25,28 +25,22 @@ annotations`` here: the estate loader resolves the dataclass annotations as real
 """
 
 import base64
-import fnmatch
 import hashlib
 import json
-import logging
 import secrets as _secrets
-import threading
 import time
-import traceback
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 from urllib.parse import parse_qsl, urlencode
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .emulator import Emulator, half, request_entry, request_fault
 from .estate import Estate, Timestamp, _build
-
-log = logging.getLogger("sandbox.entra")
 
 URL_SUFFIX = ""
 
@@ -356,20 +350,18 @@ class _Call:
     token: Optional[str] = None
 
 
-class EntraEmulator:
-    """The Entra WSGI app. ``state`` is the live ``EntraEstate``; mutate it between calls."""
+class EntraEmulator(Emulator):
+    """The Entra WSGI app. ``state`` is the live ``EntraEstate``; mutate it between calls.
+
+    A reset keeps the tokens already issued: they stay valid while their app exists.
+    """
 
     vendor = "entra"
     url_suffix = URL_SUFFIX
 
     def __init__(self, estate: Estate, *, reload: Callable[[], Estate] | None = None):
-        self.estate = estate
-        self._reload = reload
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
+        super().__init__(estate, reload=reload)
         self._issued: dict[str, _Issued] = {}
-        self._fault_hits: dict[tuple[str, int], int] = {}
-        self._request_log: list[dict[str, Any]] = []
         self.url_map = Map(
             [
                 Rule("/<tenant>/oauth2/v2.0/token", endpoint="token", methods=["POST"]),
@@ -385,66 +377,19 @@ class EntraEmulator:
             merge_slashes=False,
         )
 
-    # -- public Python API ------------------------------------------------------------------
+    # -- public Python API (the rest is ``Emulator``'s) ---------------------------------------
 
     @property
     def state(self) -> EntraEstate:
-        state = self.estate.vendors.get("entra")
-        if state is None:
-            state = self.estate.vendors["entra"] = EntraEstate(tenant_id=guid("tenant", "sandbox"))
-        return state
+        return self._section(lambda: EntraEstate(tenant_id=guid("tenant", "sandbox")))
 
-    @property
-    def request_log(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._request_log]
+    # -- serving a call -------------------------------------------------------------------------
 
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._request_log.clear()
+    def _crash_response(self) -> Response:
+        return self._graph_error(GraphError(500, "generalException", "Emulator error"))
 
-    @contextmanager
-    def mutate(self) -> Iterator[EntraEstate]:
-        with self._lock:
-            yield self.state
-
-    def set_estate(self, estate: Estate) -> None:
-        """Swap in a freshly loaded estate (reset). Tokens already issued stay valid while their app exists."""
-        with self._lock:
-            self.estate = estate
-            self._fault_hits.clear()
-            self._request_log.clear()
-
-    def reset(self) -> None:
-        if self._reload is None:
-            raise RuntimeError("this emulator was built without a reload function")
-        self.set_estate(self._reload())
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    # -- WSGI ---------------------------------------------------------------------------------
-
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        request = Request(environ)
-        try:
-            response = self._handle(request)
-        except Exception:  # pragma: no cover - a bug in the emulator, surfaced loudly
-            log.error("entra emulator crashed on %s %s\n%s", request.method, request.path, traceback.format_exc())
-            response = self._graph_error(GraphError(500, "generalException", "Emulator error"))
-        return response(environ, start_response)
-
-    def _handle(self, request: Request) -> Response:
-        if request.path.startswith("/_emu/"):
-            return self._control(request)
-        call = _Call(request=request, root=request.host_url.rstrip("/"), path=request.path)
-        status, fault_kind = 500, None
-        try:
-            response, fault_kind = self._serve(call)
-            status = response.status_code
-            return response
-        finally:
-            self._log(call, status, fault_kind)
+    def _begin(self, request: Request, path: str) -> _Call:
+        return _Call(request=request, root=request.host_url.rstrip("/"), path=path)
 
     def _serve(self, call: _Call) -> tuple[Response, Optional[str]]:
         try:
@@ -463,8 +408,7 @@ class EntraEmulator:
         fault = self._pick_fault(call)
         if fault is not None and fault.fault not in ("timeout", "malformed_json"):
             return self._fault_response(fault), fault.fault
-        if fault is not None and fault.fault == "timeout":
-            self._stopping.wait(fault.seconds)
+        self._stall(fault)
         if endpoint is None:
             segment = call.path.rstrip("/").rsplit("/", 1)[-1]
             return self._graph_error(GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")), None
@@ -476,7 +420,7 @@ class EntraEmulator:
         payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
         headers = self._headers()
         if fault is not None and fault.fault == "malformed_json":
-            return Response(payload[: max(1, len(payload) // 2)], 200, headers, content_type="application/json"), "malformed_json"
+            return Response(half(payload), 200, headers, content_type="application/json"), "malformed_json"
         return Response(payload, 200, headers, content_type="application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"), None
 
     # -- token endpoint -------------------------------------------------------------------------
@@ -546,21 +490,9 @@ class EntraEmulator:
 
     def _pick_fault(self, call: _Call) -> Optional[EntraFault]:
         app = call.issued.app if call.issued else None
-        if app is None or not app.faults:
+        if app is None:
             return None
-        with self._lock:
-            for index, fault in enumerate(app.faults):
-                if fault.method and fault.method != call.request.method:
-                    continue
-                if not fnmatch.fnmatchcase(call.path, fault.path):
-                    continue
-                key = (str(app.app_id), index)
-                seen = self._fault_hits.get(key, 0)
-                self._fault_hits[key] = seen + 1
-                if seen < fault.after or (fault.times is not None and seen - fault.after >= fault.times):
-                    continue
-                return fault
-        return None
+        return self._select_fault(str(app.app_id), app.faults, request_fault(call.request.method, call.path))
 
     def _fault_response(self, fault: EntraFault) -> Response:
         if fault.fault == "too_many_requests":
@@ -580,38 +512,12 @@ class EntraEmulator:
                                          "request-id": headers["request-id"], "client-request-id": headers["client-request-id"]}}}
         return Response(json.dumps(body), err.status, headers, content_type="application/json")
 
-    # -- control plane and request log -----------------------------------------------------------
+    # -- request log ---------------------------------------------------------------------------
 
-    def _control(self, request: Request) -> Response:
-        if request.path == "/_emu/requests" and request.method == "GET":
-            return Response(json.dumps(self.request_log), 200, content_type="application/json")
-        if request.path == "/_emu/requests" and request.method == "DELETE":
-            self.clear_request_log()
-            return Response(b"", 204)
-        if request.path == "/_emu/reset" and request.method == "POST":
-            try:
-                self.reset()
-            except Exception as e:  # an edited estate file may now be invalid: say so
-                return Response(json.dumps({"message": f"reset failed: {e}"}), 500, content_type="application/json")
-            return Response(json.dumps({"ok": True}), 200, content_type="application/json")
-        return Response(json.dumps({"message": "Not Found"}), 404, content_type="application/json")
-
-    def _log(self, call: _Call, status: int, fault: Optional[str]) -> None:
+    def _log_request(self, call: _Call, status: int, fault: Optional[str], elapsed: float) -> None:
         # The token endpoint's body holds a client secret: the log keeps neither body nor query values.
-        query = call.request.query_string.decode("latin-1")
-        entry = {
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "method": call.request.method,
-            "path": call.path + (f"?{query}" if query else ""),
-            "token": call.token[-4:] if call.token else None,
-            "client_id": call.issued.app.app_id if call.issued else None,
-            "status": status,
-            "fault": fault,
-        }
-        with self._lock:
-            self._request_log.append(entry)
-        log.info("%s %s -> %s%s (token …%s)", entry["method"], entry["path"], status,
-                 f" [fault {fault}]" if fault else "", entry["token"] or "none")
+        client_id = call.issued.app.app_id if call.issued else None
+        self._record(request_entry(call.request, call.path, call.token, status, fault, client_id=client_id))
 
     # -- OData ------------------------------------------------------------------------------------
 
