@@ -21,13 +21,12 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import hashlib
 import json
 import logging
 import re
 import urllib.parse
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
 import requests
@@ -37,20 +36,35 @@ from github.GithubObject import GithubObject, NonCompletableGithubObject
 from github.PaginatedList import PaginatedList
 
 from detectors.secrets.exposures import exposures_in_variable
+from scanner.collectors.common import (
+    Batch,
+    CollectorRun,
+    MalformedItem,
+    MalformedResponse,
+    each,
+    grant_key,
+    label_by,
+    opt_bool,
+    opt_dict,
+    opt_list,
+    opt_str,
+    opt_time,
+    req_int,
+    req_str,
+    str_list,
+)
 from scanner.config import Config, ConfigError, GitHubSource, read_secret
 from scanner.records import (
     Account,
     CollectResult,
     Credential,
     Grant,
-    InventoryStatus,
     Ownership,
     Privilege,
     Record,
     Resource,
     Status,
     keyed_hash,
-    utc,
 )
 
 log = logging.getLogger("nhiscan.collectors.github")
@@ -168,135 +182,17 @@ def user_key(src: str, login: str) -> str:
     return f"{src}:user:{login}"
 
 
-def grant_key(src: str, subject_key: str, resource_key: str) -> str:
-    return f"{src}:grant:{subject_key}->{resource_key}"
-
-
 def is_machine_login(login: str, patterns: Iterable[str]) -> bool:
     """True when a login matches one of the configured machine-user patterns (case-insensitive)."""
     low = login.lower()
     return any(fnmatch.fnmatchcase(low, p.lower()) for p in patterns)
 
 
-# --- payload checking ---------------------------------------------------------------------
+# --- payload checking (shared readers in scanner.collectors.common) -----------------------
 
-
-class MalformedItem(Exception):
-    """One item of a listing does not have the shape GitHub documents. Its text names the field, never a value."""
-
-
-class MalformedResponse(Exception):
-    """A whole response is not what the endpoint documents (e.g. an HTML page with status 200)."""
-
-
-@dataclass
-class Batch:
-    """What a transform returns: the records, and why any item was skipped."""
-
-    records: list[Record] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def extend(self, other: "Batch") -> None:
-        self.records.extend(other.records)
-        self.skipped.extend(other.skipped)
-
-
-def _each(batch: Batch, items: Iterable[Any], what: str, build: Callable[[dict[str, Any]], list[Record]]) -> None:
-    """Transform each item; a malformed one is noted in ``batch.skipped`` and the rest kept."""
-    for index, item in enumerate(items):
-        try:
-            if not isinstance(item, dict):
-                raise MalformedItem(f"is a JSON {type(item).__name__}, not an object")
-            batch.records.extend(build(item))
-        except MalformedItem as err:
-            batch.skipped.append(f"{what} #{index}{_label(item)}: {err}")
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            # Unexpected shapes deeper in the item. Only the error type: its text could quote a value.
-            batch.skipped.append(f"{what} #{index}{_label(item)}: unexpected shape ({type(err).__name__})")
-
-
-def _label(item: Any) -> str:
-    """A short, non-secret identification of an item for warnings (id, login or name)."""
-    if not isinstance(item, dict):
-        return ""
-    for k in ("id", "login", "name"):
-        v = item.get(k)
-        if isinstance(v, (int, str)) and not isinstance(v, bool):
-            return f" ({k}={str(v)[:80]!r})"
-    return ""
-
-
-def _id(item: dict[str, Any], key: str = "id") -> int:
-    v = item.get(key)
-    if v is None:
-        raise MalformedItem(f"missing {key}")
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not an integer")
-    return v
-
-
-def _str(item: dict[str, Any], key: str) -> str:
-    v = item.get(key)
-    if v is None or v == "":
-        raise MalformedItem(f"missing {key}")
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_str(item: dict[str, Any], key: str) -> str | None:
-    v = item.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_bool(item: dict[str, Any], key: str, default: bool | None = None) -> bool | None:
-    v = item.get(key)
-    if v is None:
-        return default
-    if not isinstance(v, bool):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a boolean")
-    return v
-
-
-def _opt_time(item: dict[str, Any], key: str) -> datetime | None:
-    v = item.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a timestamp string")
-    try:
-        return utc(datetime.fromisoformat(v))
-    except ValueError:
-        raise MalformedItem(f"{key} is not an ISO 8601 timestamp") from None
-
-
-def _opt_dict(item: dict[str, Any], key: str) -> dict[str, Any]:
-    v = item.get(key)
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not an object")
-    return v
-
-
-def _opt_list(item: dict[str, Any], key: str) -> list[Any]:
-    v = item.get(key)
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a list")
-    return v
-
-
-def _str_list(item: dict[str, Any], key: str) -> list[str]:
-    values = _opt_list(item, key)
-    if not all(isinstance(v, str) for v in values):
-        raise MalformedItem(f"{key} holds non-string entries")
-    return values
+# An item in a warning is named by its id, login or name (an integer id is quoted too).
+_label = label_by("id", "login", "name", ints="quoted", empty=True)
+_each = functools.partial(each, label=_label)
 
 
 def _levels(perms: dict[str, Any], key: str) -> dict[str, str]:
@@ -353,7 +249,7 @@ def collaborator_privilege(item: dict[str, Any]) -> Privilege:
     role = item.get("role_name")
     if isinstance(role, str) and role.lower() in _COLLABORATOR_ROLES:
         return _COLLABORATOR_ROLES[role.lower()]
-    perms = _opt_dict(item, "permissions")
+    perms = opt_dict(item, "permissions")
     for name in ("admin", "maintain", "push", "triage", "pull"):
         if perms.get(name) is True:
             return _COLLABORATOR_ROLES[name]
@@ -406,10 +302,10 @@ def transform_repos(src: str, org: str, repos: Sequence[Any], org_raw: dict[str,
     batch = Batch(records=[Resource(key=okey, source=src, inventory=inv, name=org, url=html, resource_type="org")])
 
     def one(item: dict[str, Any]) -> list[Record]:
-        name = _str(item, "name")
-        visibility = _opt_str(item, "visibility")
+        name = req_str(item, "name")
+        visibility = opt_str(item, "visibility")
         if visibility is None:
-            private = _opt_bool(item, "private")
+            private = opt_bool(item, "private")
             visibility = None if private is None else ("private" if private else "public")
         return [
             Resource(
@@ -417,7 +313,7 @@ def transform_repos(src: str, org: str, repos: Sequence[Any], org_raw: dict[str,
                 source=src,
                 inventory=inv,
                 name=f"{org}/{name}",
-                url=_opt_str(item, "html_url"),
+                url=opt_str(item, "html_url"),
                 resource_type="repo",
                 parent_key=okey,
                 visibility=visibility,
@@ -440,14 +336,14 @@ def _user_account(
     machine_user_patterns: Sequence[str],
     third_party: bool = False,
 ) -> Account:
-    login = _str(item, "login")
-    gh_type = _opt_str(item, "type")
+    login = req_str(item, "login")
+    gh_type = opt_str(item, "type")
     machine = gh_type == "Bot" or is_machine_login(login, machine_user_patterns)
     profile = profile if isinstance(profile, dict) else {}
     email = profile.get("email") if isinstance(profile.get("email"), str) and profile.get("email") else None
     display = profile.get("name") if isinstance(profile.get("name"), str) and profile.get("name") else login
     try:
-        created_at = _opt_time(profile, "created_at")
+        created_at = opt_time(profile, "created_at")
     except MalformedItem:
         created_at = None  # a bad profile date must not cost us the member
     uid = item.get("id")
@@ -456,7 +352,7 @@ def _user_account(
         source=src,
         inventory=inv,
         name=display,
-        url=_opt_str(item, "html_url"),
+        url=opt_str(item, "html_url"),
         account_type="bot" if machine else "user",
         is_human=not machine,
         login=login,
@@ -497,7 +393,7 @@ def transform_members(
     for role, items, level in (("admin", admins, Privilege.OWNER), ("member", members, Privilege.READ)):
 
         def one(item: dict[str, Any], role: str = role, level: Privilege = level) -> list[Record]:
-            login = _str(item, "login")
+            login = req_str(item, "login")
             if login in seen:  # listed as owner already
                 return []
             acc = _user_account(
@@ -530,7 +426,7 @@ def transform_outside_collaborators(
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        login = _str(item, "login")
+        login = req_str(item, "login")
         return [
             _user_account(
                 src, inv, item, role="outside_collaborator", privilege=Privilege.READ, mfa_disabled=mfa_disabled,
@@ -549,7 +445,7 @@ def transform_repo_collaborators(src: str, org: str, repo: str, items: Sequence[
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        login = _str(item, "login")
+        login = req_str(item, "login")
         level = collaborator_privilege(item)
         role = item.get("role_name") if isinstance(item.get("role_name"), str) else level.name.lower()
         ukey = user_key(src, login)
@@ -571,20 +467,20 @@ def transform_deploy_keys(src: str, org: str, repo: str, items: Sequence[Any]) -
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        kid = _id(item)
-        title = _opt_str(item, "title") or f"deploy key {kid}"
-        read_only = _opt_bool(item, "read_only", False)
-        enabled = _opt_bool(item, "enabled", True)
-        added_by = _opt_str(item, "added_by")
-        key_text = _opt_str(item, "key")
+        kid = req_int(item)
+        title = opt_str(item, "title") or f"deploy key {kid}"
+        read_only = opt_bool(item, "read_only", False)
+        enabled = opt_bool(item, "enabled", True)
+        added_by = opt_str(item, "added_by")
+        key_text = opt_str(item, "key")
         creator = user_key(src, added_by) if added_by else None
         level = Privilege.READ if read_only else Privilege.WRITE
         ckey = f"{src}:deploy_key:{org}/{repo}/{kid}"
         cred = Credential(
             key=ckey, source=src, inventory=inv, name=title, url=None,
             credential_type="deploy_key",
-            created_at=_opt_time(item, "created_at"),
-            last_used_at=_opt_time(item, "last_used"),
+            created_at=opt_time(item, "created_at"),
+            last_used_at=opt_time(item, "last_used"),
             expires_at=None,
             # Older GitHub Enterprise Server releases do not report last use at all.
             usage_tracked="last_used" in item,
@@ -599,7 +495,7 @@ def transform_deploy_keys(src: str, org: str, repo: str, items: Sequence[Any]) -
                 "title": title,
                 "fingerprint": ssh_fingerprint(key_text) if key_text else None,
                 "read_only": read_only,
-                "verified": _opt_bool(item, "verified"),
+                "verified": opt_bool(item, "verified"),
                 "added_by": added_by,
             },
         )
@@ -621,19 +517,19 @@ def transform_hooks(src: str, org: str, items: Sequence[Any], repo: str | None =
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        hid = _id(item)
-        config = _opt_dict(item, "config")
+        hid = req_int(item)
+        config = opt_dict(item, "config")
         host = url_host(config.get("url"))
-        hook_name = _opt_str(item, "name") or "web"
-        active = _opt_bool(item, "active", True)
+        hook_name = opt_str(item, "name") or "web"
+        active = opt_bool(item, "active", True)
         insecure = config.get("insecure_ssl")
         ckey = f"{src}:webhook:{where}/{hid}"
         cred = Credential(
             key=ckey, source=src, inventory=inv,
             name=f"{hook_name} hook to {host}" if host else f"{hook_name} hook {hid}",
             credential_type="webhook",
-            created_at=_opt_time(item, "created_at"),
-            rotated_at=_opt_time(item, "updated_at"),
+            created_at=opt_time(item, "created_at"),
+            rotated_at=opt_time(item, "updated_at"),
             usage_tracked=False,
             privilege=Privilege.READ,
             status=Status.ACTIVE if active else Status.SUSPENDED,
@@ -641,7 +537,7 @@ def transform_hooks(src: str, org: str, items: Sequence[Any], repo: str | None =
                 "id": hid,
                 "hook_name": hook_name,
                 "url_host": host,
-                "events": _str_list(item, "events"),
+                "events": str_list(item, "events"),
                 "active": active,
                 # GitHub masks the secret ("********"); we only note that there is one.
                 "has_secret": bool(config.get("secret")),
@@ -666,27 +562,27 @@ def transform_installations(src: str, org: str, items: Sequence[Any]) -> Batch:
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        iid = _id(item)
-        slug = _opt_str(item, "app_slug") or f"app-{item.get('app_id')}"
-        perms = _levels(_opt_dict(item, "permissions"), "permissions")
-        selection = _opt_str(item, "repository_selection") or "all"
+        iid = req_int(item)
+        slug = opt_str(item, "app_slug") or f"app-{item.get('app_id')}"
+        perms = _levels(opt_dict(item, "permissions"), "permissions")
+        selection = opt_str(item, "repository_selection") or "all"
         level = app_permissions_privilege(perms)
-        suspended_at = _opt_time(item, "suspended_at")
+        suspended_at = opt_time(item, "suspended_at")
         app_id = item.get("app_id")
         akey = f"{src}:installation:{org}/{iid}"
         scopes = tuple(sorted(f"{name}:{lvl}" for name, lvl in perms.items()))
         acc = Account(
-            key=akey, source=src, inventory=inv, name=slug, url=_opt_str(item, "html_url"),
+            key=akey, source=src, inventory=inv, name=slug, url=opt_str(item, "html_url"),
             account_type="app_installation", is_human=False, login=slug,
             status=Status.SUSPENDED if suspended_at else Status.ACTIVE,
-            created_at=_opt_time(item, "created_at"),
+            created_at=opt_time(item, "created_at"),
             privilege=level,
             attributes={
                 "installation_id": iid,
                 "app_id": app_id if isinstance(app_id, int) and not isinstance(app_id, bool) else None,
                 "permissions": dict(perms),
                 "repository_selection": selection,
-                "events": _str_list(item, "events"),
+                "events": str_list(item, "events"),
                 "suspended_at": suspended_at.isoformat() if suspended_at else None,
             },
         )
@@ -715,29 +611,29 @@ def transform_pat_grants(
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        gid = _id(item)
-        token_id = _id(item, "token_id")
-        owner = _opt_dict(item, "owner")
-        login = _str(owner, "login") if owner else _str(item, "owner")
+        gid = req_int(item)
+        token_id = req_int(item, "token_id")
+        owner = opt_dict(item, "owner")
+        login = req_str(owner, "login") if owner else req_str(item, "owner")
         ukey = user_key(src, login)
-        perms = _opt_dict(item, "permissions")
+        perms = opt_dict(item, "permissions")
         groups: dict[str, dict[str, str]] = {}
         for group, levels in perms.items():
             if not isinstance(levels, dict):
                 raise MalformedItem(f"permissions.{group} is not an object")
             groups[group] = _levels(levels, f"permissions.{group}")
         scopes = tuple(sorted(f"{g}:{name}:{lvl}" for g, levels in groups.items() for name, lvl in levels.items()))
-        selection = _opt_str(item, "repository_selection") or "none"
+        selection = opt_str(item, "repository_selection") or "none"
         ckey = f"{src}:fine_grained_pat:{org}/{token_id}"
-        name = _opt_str(item, "token_name") or f"fine-grained PAT {token_id}"
-        expired = _opt_bool(item, "token_expired", False)
+        name = opt_str(item, "token_name") or f"fine-grained PAT {token_id}"
+        expired = opt_bool(item, "token_expired", False)
         cred = Credential(
             key=ckey, source=src, inventory=inv, name=name,
             credential_type="fine_grained_pat",
             account_key=ukey,
-            created_at=_opt_time(item, "access_granted_at"),
-            last_used_at=_opt_time(item, "token_last_used_at"),
-            expires_at=_opt_time(item, "token_expires_at"),
+            created_at=opt_time(item, "access_granted_at"),
+            last_used_at=opt_time(item, "token_last_used_at"),
+            expires_at=opt_time(item, "token_expires_at"),
             scopes=scopes,
             privilege=pat_permissions_privilege(groups),
             status=Status.EXPIRED if expired else Status.ACTIVE,
@@ -758,7 +654,7 @@ def transform_pat_grants(
             repo_groups = {"repository": groups.get("repository", {})}
             repo_scopes = tuple(s for s in scopes if s.startswith("repository:"))
             for repo in repositories.get(gid, ()):
-                rname = _str(repo, "name") if isinstance(repo, dict) else None
+                rname = req_str(repo, "name") if isinstance(repo, dict) else None
                 if not rname:
                     raise MalformedItem("a granted repository has no name")
                 rkey = repo_key(src, org, rname)
@@ -781,22 +677,22 @@ def transform_credential_authorizations(src: str, org: str, items: Sequence[Any]
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        cid = _id(item, "credential_id")
-        login = _str(item, "login")
-        raw_type = _str(item, "credential_type")
+        cid = req_int(item, "credential_id")
+        login = req_str(item, "login")
+        raw_type = req_str(item, "credential_type")
         ctype = _SAML_CREDENTIAL_TYPES.get(raw_type.lower(), re.sub(r"[^a-z0-9]+", "_", raw_type.lower()).strip("_"))
-        scopes = tuple(_str_list(item, "scopes"))
-        last_eight = _opt_str(item, "token_last_eight")
+        scopes = tuple(str_list(item, "scopes"))
+        last_eight = opt_str(item, "token_last_eight")
         ukey = user_key(src, login)
         return [
             Credential(
                 key=f"{src}:credential_authorization:{org}/{cid}", source=src, inventory=inv,
-                name=_opt_str(item, "authorized_credential_title") or f"{login} {raw_type}",
+                name=opt_str(item, "authorized_credential_title") or f"{login} {raw_type}",
                 credential_type=ctype,
                 account_key=ukey,
-                created_at=_opt_time(item, "credential_authorized_at"),
-                last_used_at=_opt_time(item, "credential_accessed_at"),
-                expires_at=_opt_time(item, "authorized_credential_expires_at"),
+                created_at=opt_time(item, "credential_authorized_at"),
+                last_used_at=opt_time(item, "credential_accessed_at"),
+                expires_at=opt_time(item, "authorized_credential_expires_at"),
                 scopes=scopes,
                 privilege=classic_scopes_privilege(scopes),
                 owners=(Ownership(ref=ukey, evidence="SAML credential authorization (GitHub API)", confidence=1.0, role="owner"),),
@@ -805,8 +701,8 @@ def transform_credential_authorizations(src: str, org: str, items: Sequence[Any]
                     "authorized_credential_id": item.get("authorized_credential_id"),
                     "credential_type_raw": raw_type,
                     "owner_login": login,
-                    "fingerprint": _opt_str(item, "fingerprint"),  # an SSH public-key fingerprint, not a secret
-                    "note": _opt_str(item, "authorized_credential_note"),
+                    "fingerprint": opt_str(item, "fingerprint"),  # an SSH public-key fingerprint, not a secret
+                    "note": opt_str(item, "authorized_credential_note"),
                     # Part of the token: only its keyed hash, to link leaked tokens later.
                     "last_eight_hmac": keyed_hash(hmac_key, last_eight) if last_eight else None,
                 },
@@ -833,7 +729,7 @@ def _ci_grants(
     if level == "org" and visibility == "selected":
         out: list[Record] = []
         for repo in selected or ():
-            rname = _str(repo, "name") if isinstance(repo, dict) else None
+            rname = req_str(repo, "name") if isinstance(repo, dict) else None
             if not rname:
                 raise MalformedItem("a selected repository has no name")
             rkey = repo_key(src, org, rname)
@@ -856,12 +752,12 @@ def transform_actions_secrets(
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        name = _str(item, "name")
-        visibility = _opt_str(item, "visibility") if level == "org" else None
+        name = req_str(item, "name")
+        visibility = opt_str(item, "visibility") if level == "org" else None
         ckey = f"{src}:actions_secret:{path}/{name}"
         cred = Credential(
             key=ckey, source=src, inventory=inv, name=name, credential_type="actions_secret",
-            created_at=_opt_time(item, "created_at"), rotated_at=_opt_time(item, "updated_at"),
+            created_at=opt_time(item, "created_at"), rotated_at=opt_time(item, "updated_at"),
             usage_tracked=False, privilege=Privilege.READ,
             attributes={"visibility": visibility, "level": level, "scope": path},
         )
@@ -882,13 +778,13 @@ def transform_actions_variables(
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        name = _str(item, "name")
+        name = req_str(item, "name")
         text = _variable_text(item.get("value"))
-        visibility = _opt_str(item, "visibility") if level == "org" else None
+        visibility = opt_str(item, "visibility") if level == "org" else None
         ckey = f"{src}:actions_variable:{path}/{name}"
         cred = Credential(
             key=ckey, source=src, inventory=inv, name=name, credential_type="actions_variable",
-            created_at=_opt_time(item, "created_at"), rotated_at=_opt_time(item, "updated_at"),
+            created_at=opt_time(item, "created_at"), rotated_at=opt_time(item, "updated_at"),
             usage_tracked=False, privilege=Privilege.READ,
             value_hmac=keyed_hash(hmac_key, text) if text is not None else None,
             preview=None,
@@ -920,8 +816,8 @@ def transform_environments(
         try:
             if not isinstance(env, dict):
                 raise MalformedItem(f"is a JSON {type(env).__name__}, not an object")
-            name = _str(env, "name")
-            html = _opt_str(env, "html_url")
+            name = req_str(env, "name")
+            html = opt_str(env, "html_url")
         except MalformedItem as err:
             batch.skipped.append(f"environment #{index}{_label(env)}: {err}")
             continue
@@ -941,25 +837,25 @@ def transform_runners(src: str, org: str, items: Sequence[Any], repo: str | None
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        rid = _id(item)
+        rid = req_int(item)
         labels = []
-        for label in _opt_list(item, "labels"):
+        for label in opt_list(item, "labels"):
             if isinstance(label, dict) and isinstance(label.get("name"), str):
                 labels.append(label["name"])
             elif isinstance(label, str):
                 labels.append(label)
             else:
                 raise MalformedItem("labels hold an entry without a name")
-        status = _opt_str(item, "status")
+        status = opt_str(item, "status")
         return [
             Account(
                 key=f"{src}:runner:{where}/{rid}", source=src, inventory=inv,
-                name=_opt_str(item, "name") or f"runner {rid}",
-                account_type="runner", is_human=False, login=_opt_str(item, "name"),
+                name=opt_str(item, "name") or f"runner {rid}",
+                account_type="runner", is_human=False, login=opt_str(item, "name"),
                 status=Status.ACTIVE if status == "online" else Status.SUSPENDED,
                 privilege=Privilege.READ,
-                attributes={"id": rid, "os": _opt_str(item, "os"), "labels": labels,
-                            "ephemeral": _opt_bool(item, "ephemeral"), "busy": _opt_bool(item, "busy"),
+                attributes={"id": rid, "os": opt_str(item, "os"), "labels": labels,
+                            "ephemeral": opt_bool(item, "ephemeral"), "busy": opt_bool(item, "busy"),
                             "status": status, "runner_group_id": item.get("runner_group_id")},
             )
         ]
@@ -1203,6 +1099,15 @@ def _guard_client_logs() -> None:
         logger.addFilter(_RedactClientBodies())
 
 
+def _off_when_404(reason: str) -> Callable[[BaseException], str | None]:
+    """For an endpoint that exists only with a feature: its 404 means the feature is off, not a failure."""
+
+    def explain(err: BaseException) -> str | None:
+        return f"{reason} (HTTP 404)" if isinstance(err, GithubException) and err.status == 404 else None
+
+    return explain
+
+
 # --- collect ------------------------------------------------------------------------------------
 
 
@@ -1224,74 +1129,19 @@ def collect(
     return run.result
 
 
-class _Collector:
+class _Collector(CollectorRun):
+    vendor = "github"
+    merge = "privilege"  # the same user in two orgs of this source: keep their highest standing
+
     def __init__(self, source: GitHubSource, hmac_key: bytes, progress: Callable[[str], None] | None) -> None:
-        self.source = source
-        self.src = source.name
+        super().__init__(source, progress)
+        self.source: GitHubSource = source
         self.hmac_key = hmac_key
-        self.progress = progress
-        self.result = CollectResult(source=source.name)
         self.profiles: dict[str, dict[str, Any] | None] = {}
-        self._index: dict[str, int] = {}
-        requested = set(source.inventories) if source.inventories is not None else set(INVENTORY_NAMES)
-        unknown = sorted(requested - INVENTORY_NAMES)
-        if unknown:
-            self._warn(f"github {self.src}: unknown inventories ignored: {', '.join(unknown)} "
-                       f"(known: {', '.join(sorted(INVENTORY_NAMES))})")
-        self.wanted = requested & INVENTORY_NAMES
+        self.wanted = set(self.requested(sorted(INVENTORY_NAMES)))
 
-    # -- bookkeeping
-
-    def _warn(self, text: str) -> None:
-        log.warning("%s", text)
-        self.result.warnings.append(text)
-
-    def _tell(self, msg: str) -> None:
-        if self.progress:
-            try:
-                self.progress(msg)
-            except Exception as err:  # noqa: BLE001 - a display problem must not stop the sweep
-                log.debug("progress callback failed: %s", type(err).__name__)
-
-    def _add(self, records: Iterable[Record]) -> None:
-        for rec in records:
-            at = self._index.get(rec.key)
-            if at is None:
-                self._index[rec.key] = len(self.result.records)
-                self.result.records.append(rec)
-            elif getattr(rec, "privilege", 0) > getattr(self.result.records[at], "privilege", 0):
-                # The same user in two orgs of this source: keep their highest standing.
-                self.result.records[at] = rec
-
-    def gap(self, inventory: str, reason: str) -> None:
-        log.warning("github %s: not read: %s", inventory, reason)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=False, reason=reason))
-        self._tell(f"{inventory}: not read - {reason}")
-
-    def ok(self, inventory: str, batch: Batch) -> None:
-        for why in batch.skipped:
-            log.warning("github %s: skipped malformed item: %s", inventory, why)
-            self.result.warnings.append(f"github {inventory}: skipped malformed item: {why}")
-        self._add(batch.records)
-        self.result.coverage.append(
-            InventoryStatus(source=self.src, inventory=inventory, ok=True, count=len(batch.records))
-        )
-        log.info("github %s: %d records", inventory, len(batch.records))
-        self._tell(f"{inventory}: {len(batch.records)} records" + (f", {len(batch.skipped)} malformed skipped" if batch.skipped else ""))
-
-    def read(self, inventory: str, need: str, fn: Callable[[], Batch], *, on_404: str | None = None) -> bool:
-        """Run one inventory's get+transform; any failure becomes a gap with a clear reason."""
-        try:
-            batch = fn()
-        except Exception as err:  # noqa: BLE001 - one listing's failure must not stop the others
-            if on_404 and isinstance(err, GithubException) and err.status == 404:
-                reason = f"{on_404} (HTTP 404)"
-            else:
-                reason = describe_error(err, need, self.source.timeout)
-            self.gap(inventory, reason)
-            return False
-        self.ok(inventory, batch)
-        return True
+    def describe(self, err: BaseException, need: str) -> str:
+        return describe_error(err, need, self.source.timeout)
 
     # -- the run
 
@@ -1395,7 +1245,7 @@ class _Collector:
                 self.read(inv(short), need,
                           lambda: transform_credential_authorizations(
                               src, org, get_credential_authorizations(main, org), hmac_key=self.hmac_key),
-                          on_404=SAML_NOT_ENABLED)
+                          explain=_off_when_404(SAML_NOT_ENABLED))
             elif short == "actions_secrets":
                 def read_secrets() -> Batch:
                     items, selected = get_org_actions_secrets(main, org_obj, org)
