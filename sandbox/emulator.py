@@ -19,9 +19,10 @@ emulator alike:
 What differs on the wire stays in the vendor module: routing, authentication, error bodies,
 headers, rate limits and the JSON shapes. A vendor plugs in by overriding the hooks of
 :class:`Emulator` (``_begin``, ``_serve``, ``_log_request``, ``_crash_response``, ...).
-"""
 
-from __future__ import annotations
+This module has no ``from __future__ import annotations``: the estate loader resolves the
+annotations of :class:`RequestFault` (an estate dataclass) as real objects.
+"""
 
 import fnmatch
 import json
@@ -82,6 +83,25 @@ def request_entry(request: Request, path: str, credential: Optional[str], status
 
 # --------------------------------------------------------------------------------------------
 # Faults
+
+
+@dataclass
+class RequestFault:
+    """One injected failure for the HTTP requests made with one credential (an estate ``faults`` entry).
+
+    ``path`` is a glob over the API path and ``method`` an HTTP method (unset: any). The fault is
+    due from the ``after``-th matching request on, for ``times`` requests (unset: for ever);
+    ``retry_after`` and ``seconds`` shape rate-limit and ``timeout`` faults. A vendor subclasses
+    it to narrow ``fault`` to the kinds it emulates, which the estate loader then checks.
+    """
+
+    path: str
+    fault: str
+    times: Optional[int] = None
+    after: int = 0
+    retry_after: int = 1
+    seconds: float = 5.0
+    method: Optional[str] = None
 
 
 def request_fault(method: str, path: str) -> Callable[[Any], bool]:

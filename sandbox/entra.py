@@ -39,7 +39,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from .emulator import Emulator, half, request_entry, request_fault
+from .emulator import Emulator, RequestFault, half, request_entry, request_fault
 from .estate import Estate, Timestamp, _build
 
 URL_SUFFIX = ""
@@ -79,16 +79,10 @@ EntraFaultKind = Literal["too_many_requests", "server_error", "forbidden", "time
 
 
 @dataclass
-class EntraFault:
+class EntraFault(RequestFault):
     """One injected failure for Graph requests made with tokens issued to one application."""
 
-    path: str
     fault: EntraFaultKind
-    times: Optional[int] = None
-    after: int = 0
-    retry_after: int = 1
-    seconds: float = 5.0
-    method: Optional[str] = None
 
 
 @dataclass

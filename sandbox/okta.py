@@ -39,7 +39,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from .emulator import Emulator, half, link, request_entry, request_fault
+from .emulator import Emulator, RequestFault, half, link, request_entry, request_fault
 from .estate import Estate, Timestamp, _build
 
 URL_SUFFIX = ""
@@ -75,16 +75,10 @@ READER_ROLES = frozenset({"SUPER_ADMIN", "ORG_ADMIN", "READ_ONLY_ADMIN"})
 
 
 @dataclass
-class OktaFault:
+class OktaFault(RequestFault):
     """One injected failure for requests made with one API token."""
 
-    path: str
     fault: OktaFaultKind
-    times: Optional[int] = None
-    after: int = 0
-    retry_after: int = 1
-    seconds: float = 5.0
-    method: Optional[str] = None
 
 
 @dataclass
