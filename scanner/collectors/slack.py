@@ -27,12 +27,13 @@ reason: Slack's error codes are kept, never the exception text.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import socket
 import urllib.error
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -40,12 +41,25 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
+from scanner.collectors.common import (
+    Batch,
+    CollectorRun,
+    Fetched,
+    MalformedItem,
+    MalformedResponse,
+    each_item,
+    grant_key,
+    label_by,
+    opt_bool,
+    opt_dict,
+    opt_str,
+    req_str,
+)
 from scanner.config import Config, ConfigError, SlackSource, read_secret
 from scanner.records import (
     Account,
     CollectResult,
     Grant,
-    InventoryStatus,
     Ownership,
     Privilege,
     Record,
@@ -101,89 +115,11 @@ def app_key(src: str, app_id: str) -> str:
     return f"{src}:app:{app_id}"
 
 
-def grant_key(src: str, subject_key: str, resource_key: str) -> str:
-    return f"{src}:grant:{subject_key}->{resource_key}"
+# --- payload checking (shared readers in scanner.collectors.common) ----------------------
 
-
-# --- payload checking ----------------------------------------------------------------------
-
-
-class MalformedItem(Exception):
-    """One item of a listing is not shaped as Slack documents. Its text names the field, never a value."""
-
-
-class MalformedResponse(Exception):
-    """A whole response lacks what the method documents (e.g. no ``members`` list)."""
-
-
-@dataclass
-class Batch:
-    """What a transform returns: the records, and why any item was skipped."""
-
-    records: list[Record] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-
-def _each(skipped: list[str], items: Iterable[Any], what: str, build: Callable[[dict[str, Any]], Any]) -> list[Any]:
-    """``build`` each item; a malformed one is noted in ``skipped`` and the rest kept."""
-    out = []
-    for index, item in enumerate(items):
-        try:
-            if not isinstance(item, dict):
-                raise MalformedItem(f"is a JSON {type(item).__name__}, not an object")
-            out.append(build(item))
-        except MalformedItem as err:
-            skipped.append(f"{what} #{index}{_label(item)}: {err}")
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            # Only the error type: its text could quote a value.
-            skipped.append(f"{what} #{index}{_label(item)}: unexpected shape ({type(err).__name__})")
-    return out
-
-
-def _label(item: Any) -> str:
-    if not isinstance(item, dict):
-        return ""
-    for k in ("id", "name", "app_id"):
-        v = item.get(k)
-        if isinstance(v, str) and v:
-            return f" ({k}={v[:80]!r})"
-    return ""
-
-
-def _str(item: Mapping[str, Any], key: str) -> str:
-    v = item.get(key)
-    if v is None or v == "":
-        raise MalformedItem(f"missing {key}")
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_str(item: Mapping[str, Any], key: str) -> str | None:
-    v = item.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_bool(item: Mapping[str, Any], key: str, default: bool | None = None) -> bool | None:
-    v = item.get(key)
-    if v is None:
-        return default
-    if not isinstance(v, bool):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a boolean")
-    return v
-
-
-def _opt_dict(item: Mapping[str, Any], key: str) -> dict[str, Any]:
-    v = item.get(key)
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not an object")
-    return v
+# An item in a warning is named by its id, name or app id (Slack's ids are strings).
+_label = label_by("id", "name", "app_id", ints="skip")
+_each = functools.partial(each_item, label=_label)
 
 
 def _text(value: Any) -> str | None:
@@ -272,8 +208,8 @@ def transform_integration_logs(logs: Sequence[Any]) -> tuple[dict[str, InstallHi
     def one(item: dict[str, Any]) -> tuple[datetime | None, dict[str, Any]] | None:
         if not item.get("app_id") and item.get("service_id"):
             return None  # a legacy custom integration, not an app
-        _str(item, "app_id")
-        _str(item, "change_type")
+        req_str(item, "app_id")
+        req_str(item, "change_type")
         return _opt_epoch(item, "date"), item
 
     per_app: dict[str, list[tuple[datetime | None, int, dict[str, Any]]]] = {}
@@ -336,23 +272,23 @@ def transform_users(
                                     resource_type="workspace")])
 
     def one(item: dict[str, Any]) -> list[Record]:
-        uid = _str(item, "id")
-        name = _str(item, "name")
+        uid = req_str(item, "id")
+        name = req_str(item, "name")
         if uid == "USLACKBOT":
             return []
-        profile = _opt_dict(item, "profile")
-        deleted = _opt_bool(item, "deleted", False)
-        machine = bool(_opt_bool(item, "is_bot", False) or _opt_bool(item, "is_app_user", False))
-        display = _opt_str(item, "real_name") or _opt_str(profile, "real_name") or name
+        profile = opt_dict(item, "profile")
+        deleted = opt_bool(item, "deleted", False)
+        machine = bool(opt_bool(item, "is_bot", False) or opt_bool(item, "is_app_user", False))
+        display = opt_str(item, "real_name") or opt_str(profile, "real_name") or name
         key = user_key(src, uid)
         status = Status.DELETED if deleted else Status.ACTIVE
         if machine:
-            app_id = _opt_str(profile, "api_app_id")
+            app_id = opt_str(profile, "api_app_id")
             history = installs.get(app_id) if app_id else None
             acc = Account(
                 key=key, source=src, inventory=inv, name=name, account_type="bot", is_human=False, login=name,
                 status=status, privilege=Privilege.READ, owners=_installer_claim(src, history),
-                attributes={"id": uid, "bot_id": _opt_str(profile, "bot_id"), "app_id": app_id, "display_name": display,
+                attributes={"id": uid, "bot_id": opt_str(profile, "bot_id"), "app_id": app_id, "display_name": display,
                             "is_app_user": item.get("is_app_user") is True,
                             "derived_from": [inventory_name(src, team_id, "integration_logs")] if history else []},
             )
@@ -362,9 +298,9 @@ def transform_users(
             grant_level = _ROLE_PRIVILEGE.get(role, Privilege.READ)
             acc = Account(
                 key=key, source=src, inventory=inv, name=display, account_type="user", is_human=True, login=name,
-                email=_opt_str(profile, "email"), status=status, role=role, privilege=grant_level,
-                mfa_enabled=_opt_bool(item, "has_2fa"), third_party=role.endswith("_guest"),
-                attributes={"id": uid, "title": _opt_str(profile, "title"), "tz": item.get("tz") if isinstance(item.get("tz"), str) else None},
+                email=opt_str(profile, "email"), status=status, role=role, privilege=grant_level,
+                mfa_enabled=opt_bool(item, "has_2fa"), third_party=role.endswith("_guest"),
+                attributes={"id": uid, "title": opt_str(profile, "title"), "tz": item.get("tz") if isinstance(item.get("tz"), str) else None},
             )
         grant = Grant(key=grant_key(src, key, wkey), source=src, inventory=inv, name=f"{name} in {team_name or team_id} ({role})",
                       subject_key=key, resource_key=wkey, privilege=grant_level, scopes=(f"workspace:{role}",))
@@ -380,12 +316,12 @@ def transform_bots(bots: Sequence[Any]) -> tuple[list[dict[str, Any]], list[str]
     skipped: list[str] = []
 
     def one(item: dict[str, Any]) -> dict[str, Any]:
-        _str(item, "id")
-        _str(item, "app_id")
-        _opt_bool(item, "deleted")
+        req_str(item, "id")
+        req_str(item, "app_id")
+        opt_bool(item, "deleted")
         return item
 
-    return _each(skipped, bots, "bot", one), skipped
+    return list(_each(skipped, bots, "bot", one)), skipped
 
 
 def transform_app_approvals(approved: Sequence[Any], restricted: Sequence[Any] = ()) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -395,8 +331,8 @@ def transform_app_approvals(approved: Sequence[Any], restricted: Sequence[Any] =
     for decision, items in (("restricted", restricted), ("approved", approved)):
 
         def one(item: dict[str, Any], decision: str = decision) -> tuple[str, dict[str, Any]]:
-            app = _opt_dict(item, "app")
-            aid = _str(app, "id")
+            app = opt_dict(item, "app")
+            aid = req_str(app, "id")
             scopes = []
             raw_scopes = item.get("scopes") or []
             if not isinstance(raw_scopes, list):
@@ -406,12 +342,12 @@ def transform_app_approvals(approved: Sequence[Any], restricted: Sequence[Any] =
                     raise MalformedItem("scopes hold an entry without a name")
                 scopes.append({"name": s["name"], "token_type": s.get("token_type") if isinstance(s.get("token_type"), str) else None,
                                "is_sensitive": s.get("is_sensitive") is True})
-            resolved = _opt_dict(item, "last_resolved_by")
+            resolved = opt_dict(item, "last_resolved_by")
             return aid, {
-                "decision": decision, "name": _opt_str(app, "name"), "is_internal": _opt_bool(app, "is_internal"),
-                "directory_approved": _opt_bool(app, "is_app_directory_approved"), "scopes": scopes,
-                "url": _opt_str(app, "app_directory_url"), "date_updated": _opt_epoch(item, "date_updated"),
-                "resolved_by": _opt_str(resolved, "actor_id"),
+                "decision": decision, "name": opt_str(app, "name"), "is_internal": opt_bool(app, "is_internal"),
+                "directory_approved": opt_bool(app, "is_app_directory_approved"), "scopes": scopes,
+                "url": opt_str(app, "app_directory_url"), "date_updated": _opt_epoch(item, "date_updated"),
+                "resolved_by": opt_str(resolved, "actor_id"),
             }
 
         for aid, info in _each(skipped, items, f"{decision} app", one):
@@ -695,64 +631,27 @@ def collect(
     return run.result
 
 
-@dataclass
-class _Read:
-    """One API listing's outcome: its raw data, or the reason it failed."""
+class _Collector(CollectorRun):
+    vendor = "slack"
+    merge = "all"  # an app is built once from every listing that names it; nothing to merge
 
-    data: Any = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-class _Collector:
     def __init__(self, source: SlackSource, progress: Callable[[str], None] | None) -> None:
-        self.source = source
-        self.src = source.name
-        self.progress = progress
-        self.result = CollectResult(source=source.name)
-        requested = set(source.inventories) if source.inventories is not None else set(INVENTORIES)
-        unknown = sorted(requested - set(INVENTORIES))
-        if unknown:
-            self._warn(f"slack {self.src}: unknown inventories ignored: {', '.join(unknown)} (known: {', '.join(INVENTORIES)})")
-        self.wanted = [s for s in INVENTORIES if s in requested]
+        super().__init__(source, progress)
+        self.source: SlackSource = source
+        self.wanted = self.requested(INVENTORIES)
 
-    # -- bookkeeping
-
-    def _warn(self, text: str) -> None:
-        log.warning("%s", text)
-        self.result.warnings.append(text)
-
-    def _tell(self, msg: str) -> None:
-        if self.progress:
-            try:
-                self.progress(msg)
-            except Exception as err:  # noqa: BLE001 - a display problem must not stop the sweep
-                log.debug("progress callback failed: %s", type(err).__name__)
-
-    def gap(self, inventory: str, reason: str) -> None:
-        log.warning("slack %s: not read: %s", inventory, reason)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=False, reason=reason))
-        self._tell(f"{inventory}: not read - {reason}")
-
-    def ok(self, inventory: str, records: list[Record], skipped: Iterable[str]) -> None:
-        skipped = list(skipped)
-        for why in skipped:
-            self._warn(f"slack {inventory}: skipped malformed item: {why}")
-        self.result.records.extend(records)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=True, count=len(records)))
-        log.info("slack %s: %d records", inventory, len(records))
-        self._tell(f"{inventory}: {len(records)} records" + (f", {len(skipped)} malformed skipped" if skipped else ""))
+    def describe(self, err: BaseException, need: str) -> str:
+        return describe_error(err, need, self.source.timeout)
 
     def _fetch(self, what: str, need: str, fn: Callable[[], Any],
-               explain: Callable[[BaseException], str | None] = lambda err: None) -> _Read:
-        try:
-            return _Read(data=fn())
-        except Exception as err:  # noqa: BLE001 - one listing's failure must not stop the others
+               explain: Callable[[BaseException], str | None] | None = None) -> Fetched[Any]:
+        """One API call, its failure kept as a reason: each inventory is reported after all are fetched."""
+
+        def explained(err: BaseException) -> str | None:
             log.debug("slack %s: %s failed (%s)", self.src, what, type(err).__name__)
-            return _Read(error=explain(err) or describe_error(err, need, self.source.timeout))
+            return explain(err) if explain else None
+
+        return self.attempt(need, fn, explain=explained)
 
     # -- the run
 
@@ -791,27 +690,27 @@ class _Collector:
         inv = lambda short: inventory_name(src, team_id, short)  # noqa: E731
 
         # Fetch: each listing once, with the token that may read it.
-        members = _Read(error="not requested")
+        members = Fetched(error="not requested")
         if "users" in wanted or "bots" in wanted:
             members = self._fetch("users.list", _NEEDS["users"], lambda: get_users(main, self.source.team_id))
-        logs = _Read(error="not requested")
+        logs = Fetched(error="not requested")
         if "integration_logs" in wanted:
-            logs = _Read(error=admin_problem) if admin_problem else \
+            logs = Fetched(error=admin_problem) if admin_problem else \
                 self._fetch("team.integrationLogs", _NEEDS["integration_logs"], lambda: get_integration_logs(admin, team_id))
-        approvals = _Read(error="not requested")
+        approvals = Fetched(error="not requested")
         if "approved_apps" in wanted:
-            approvals = _Read(error=admin_problem) if admin_problem else self._fetch(
+            approvals = Fetched(error=admin_problem) if admin_problem else self._fetch(
                 "admin.apps", _NEEDS["approved_apps"],
                 lambda: get_app_approvals(admin, team_id=team_id, enterprise_id=self.source.enterprise_id),
                 explain=_explain_admin_refusal)
-        bots = _Read(error="not requested")
+        bots = Fetched(error="not requested")
         if "bots" in wanted:
             if members.ok:
                 bot_ids = sorted({m["profile"]["bot_id"] for m in members.data if isinstance(m, dict)
                                   and isinstance(m.get("profile"), dict) and isinstance(m["profile"].get("bot_id"), str)})
                 bots = self._fetch("bots.info", _NEEDS["bots"], lambda: get_bots(main, bot_ids))
             else:
-                bots = _Read(error=f"the member list could not be read, so no bot could be looked up ({members.error})")
+                bots = Fetched(error=f"the member list could not be read, so no bot could be looked up ({members.error})")
 
         # Transform (pure), then report each inventory.
         installs: dict[str, InstallHistory] | None = None
@@ -835,21 +734,21 @@ class _Collector:
             if short == "users":
                 if members.ok:
                     batch = transform_users(src, team_id, members.data, team_name=team_name, team_url=team_url, installs=installs)
-                    self.ok(inv(short), batch.records, batch.skipped)
+                    self.ok(inv(short), batch)
                 else:
                     self.gap(inv(short), members.error or "not read")
             elif short == "bots":
                 if bots.ok:
-                    self.ok(inv(short), apps["bots"].records, bot_skipped)
+                    self.ok(inv(short), Batch(records=apps["bots"].records, skipped=bot_skipped))
                 else:
                     self.gap(inv(short), bots.error or "not read")
             elif short == "approved_apps":
                 if approvals.ok:
-                    self.ok(inv(short), apps["approved_apps"].records, approval_skipped)
+                    self.ok(inv(short), Batch(records=apps["approved_apps"].records, skipped=approval_skipped))
                 else:
                     self.gap(inv(short), approvals.error or "not read")
             elif short == "integration_logs":
                 if logs.ok:
-                    self.ok(inv(short), apps["integration_logs"].records, log_skipped)
+                    self.ok(inv(short), Batch(records=apps["integration_logs"].records, skipped=log_skipped))
                 else:
                     self.gap(inv(short), logs.error or "not read")
