@@ -32,30 +32,42 @@ message only, never from ``str(JIRAError)`` (which carries the request headers).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import urllib.parse
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import requests
 from jira import JIRA, JIRAError
 from jira.resilientsession import ResilientSession
 
+from scanner.collectors.common import (
+    Batch,
+    CollectorRun,
+    MalformedItem,
+    MalformedResponse,
+    each,
+    grant_key,
+    label_by,
+    opt_bool,
+    opt_dict,
+    opt_str,
+    opt_time,
+    req_str,
+)
 from scanner.config import Config, ConfigError, JiraContractRegister, JiraSource, read_secret
 from scanner.records import (
     Account,
     CollectResult,
     Credential,
     Grant,
-    InventoryStatus,
     Ownership,
     Privilege,
     Record,
     Resource,
     Status,
-    utc,
 )
 from scanner.registers import contract_from_values
 
@@ -151,109 +163,24 @@ def contract_key(src: str, issue_key: str) -> str:
     return f"{src}:contract:{issue_key}"
 
 
-# --- payload checking ---------------------------------------------------------------------------
+# --- payload checking (shared readers in scanner.collectors.common) -----------------------------
 
-
-class MalformedItem(Exception):
-    """One item of a listing does not have the documented shape. Its text names the field, never a value."""
-
-
-class MalformedResponse(Exception):
-    """A whole response is not what the endpoint documents."""
-
-
-class RegisterFieldError(Exception):
-    """A ``contract_register`` setting names no Jira field (or an ambiguous one)."""
-
-
-@dataclass
-class Batch:
-    """What a transform returns: the records, why any item was skipped, and caveats on kept items."""
-
-    records: list[Record] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def _each(batch: Batch, items: Iterable[Any], what: str, build: Callable[[dict[str, Any]], list[Record]],
-          label: Callable[[dict[str, Any]], str]) -> None:
-    """Transform each item; a malformed one is noted in ``batch.skipped`` and the rest kept."""
-    for index, item in enumerate(items):
-        name = f"{what} #{index}"
-        try:
-            if not isinstance(item, dict):
-                raise MalformedItem(f"is a JSON {type(item).__name__}, not an object")
-            name += label(item)
-            batch.records.extend(build(item))
-        except MalformedItem as err:
-            batch.skipped.append(f"{name}: {err}")
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            # Only the error type: its text could quote a value.
-            batch.skipped.append(f"{name}: unexpected shape ({type(err).__name__})")
-
-
-def _label_for(*keys: str) -> Callable[[dict[str, Any]], str]:
-    def label(item: dict[str, Any]) -> str:
-        for k in keys:
-            v = item.get(k)
-            if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v):
-                return f" ({k}={str(v)[:80]!r})"
-        return ""
-
-    return label
-
-
-def _str(item: dict[str, Any], key: str) -> str:
-    v = item.get(key)
-    if v is None or v == "":
-        raise MalformedItem(f"missing {key}")
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_str(item: dict[str, Any], key: str) -> str | None:
-    v = item.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_bool(item: dict[str, Any], key: str, default: bool) -> bool:
-    v = item.get(key)
-    if v is None:
-        return default
-    if not isinstance(v, bool):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a boolean")
-    return v
-
-
-def _opt_dict(item: dict[str, Any], key: str) -> dict[str, Any]:
-    v = item.get(key)
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not an object")
-    return v
+# Each listing names its items in warnings by its own keys (accountId, name, label...).
+_label_for = functools.partial(label_by, ints="quoted")
 
 
 def _opt_time(item: dict[str, Any], key: str) -> datetime | None:
     """An ISO 8601 time (``...Z`` or Jira's ``...+0000``) or epoch milliseconds."""
     v = item.get(key)
-    if v is None or v == "":
-        return None
     if isinstance(v, bool):
         raise MalformedItem(f"{key} is a boolean, not a time")
     if isinstance(v, (int, float)):
         return datetime.fromtimestamp(v / 1000, tz=timezone.utc)
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a time")
-    try:
-        return utc(datetime.fromisoformat(v.replace("Z", "+00:00")))
-    except ValueError:
-        raise MalformedItem(f"{key} is not an ISO 8601 time") from None
+    return opt_time(item, key, expected="a time", noun="time", zulu=True)
+
+
+class RegisterFieldError(Exception):
+    """A ``contract_register`` setting names no Jira field (or an ambiguous one)."""
 
 
 # --- transforms (pure) ------------------------------------------------------------------------------
@@ -266,7 +193,7 @@ def _site_records(src: str, site: str, base_url: str | None) -> Resource:
 
 def _site_grant(src: str, site: str, acc: Account) -> Grant:
     skey = site_key(src, site)
-    return Grant(key=f"{src}:grant:{acc.key}->{skey}", source=src, inventory=acc.inventory, name=f"{acc.name} on {site}",
+    return Grant(key=grant_key(src, acc.key, skey), source=src, inventory=acc.inventory, name=f"{acc.name} on {site}",
                  subject_key=acc.key, resource_key=skey, privilege=Privilege.READ, scopes=("site:user",))
 
 
@@ -281,18 +208,18 @@ def transform_cloud_users(src: str, site: str, items: Sequence[Any], *, base_url
     batch = Batch(records=[_site_records(src, site, base_url)])
 
     def one(item: dict[str, Any]) -> list[Record]:
-        account_id = _str(item, "accountId")
-        kind = (_opt_str(item, "accountType") or "atlassian").lower()
-        display = _opt_str(item, "displayName") or account_id
-        active = _opt_bool(item, "active", True)
-        email = _opt_str(item, "emailAddress")
+        account_id = req_str(item, "accountId")
+        kind = (opt_str(item, "accountType") or "atlassian").lower()
+        display = opt_str(item, "displayName") or account_id
+        active = opt_bool(item, "active", True)
+        email = opt_str(item, "emailAddress")
         machine = kind == "app"
         acc = Account(
             key=user_key(src, account_id),
             source=src,
             inventory=inv,
             name=display,
-            url=_opt_str(item, "self"),
+            url=opt_str(item, "self"),
             account_type="app" if machine else "user",
             is_human=not machine,
             login=None,
@@ -305,7 +232,7 @@ def transform_cloud_users(src: str, site: str, items: Sequence[Any], *, base_url
         )
         return [acc, _site_grant(src, site, acc)] if active else [acc]
 
-    _each(batch, items, "user", one, _label_for("accountId", "displayName"))
+    each(batch, items, "user", one, _label_for("accountId", "displayName"))
     return batch
 
 
@@ -315,16 +242,16 @@ def transform_server_users(src: str, site: str, items: Sequence[Any], *, base_ur
     batch = Batch(records=[_site_records(src, site, base_url)])
 
     def one(item: dict[str, Any]) -> list[Record]:
-        name = _str(item, "name")
-        ukey = _opt_str(item, "key") or name
-        email = _opt_str(item, "emailAddress")
-        active = _opt_bool(item, "active", True)
+        name = req_str(item, "name")
+        ukey = opt_str(item, "key") or name
+        email = opt_str(item, "emailAddress")
+        active = opt_bool(item, "active", True)
         acc = Account(
             key=user_key(src, ukey),
             source=src,
             inventory=inv,
-            name=_opt_str(item, "displayName") or name,
-            url=_opt_str(item, "self"),
+            name=opt_str(item, "displayName") or name,
+            url=opt_str(item, "self"),
             account_type="user",
             is_human=True,
             login=name,
@@ -336,7 +263,7 @@ def transform_server_users(src: str, site: str, items: Sequence[Any], *, base_ur
         )
         return [acc, _site_grant(src, site, acc)] if active else [acc]
 
-    _each(batch, items, "user", one, _label_for("name", "key"))
+    each(batch, items, "user", one, _label_for("name", "key"))
     return batch
 
 
@@ -350,13 +277,13 @@ def transform_api_tokens(src: str, items: Sequence[Any]) -> Batch:
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        token_id = _str(item, "id")
-        user = _opt_dict(item, "user")
-        account_id = _opt_str(user, "id")
-        email = _opt_str(user, "email")
+        token_id = req_str(item, "id")
+        user = opt_dict(item, "user")
+        account_id = opt_str(user, "id")
+        email = opt_str(user, "email")
         if account_id is None and email is None:
             raise MalformedItem("missing user.id and user.email")
-        raw_status = _opt_str(item, "status")
+        raw_status = opt_str(item, "status")
         status = _TOKEN_STATUSES.get((raw_status or "allowed").lower(), Status.ACTIVE)
         owner_ref = email.lower() if email else user_key(src, account_id or "")
         evidence = "API token user.email (Atlassian admin API)" if email else "API token user.id (Atlassian admin API)"
@@ -364,7 +291,7 @@ def transform_api_tokens(src: str, items: Sequence[Any]) -> Batch:
             key=api_token_key(src, token_id),
             source=src,
             inventory=inv,
-            name=_opt_str(item, "label") or token_id,
+            name=opt_str(item, "label") or token_id,
             credential_type="api_token",
             account_key=user_key(src, account_id) if account_id else None,
             created_at=_opt_time(item, "createdAt"),
@@ -374,10 +301,10 @@ def transform_api_tokens(src: str, items: Sequence[Any]) -> Batch:
             status=status,
             created_by=owner_ref,
             owners=(Ownership(ref=owner_ref, evidence=evidence, confidence=1.0, role="owner"),),
-            attributes={"status": raw_status, "user_name": _opt_str(user, "name"), "account_id": account_id},
+            attributes={"status": raw_status, "user_name": opt_str(user, "name"), "account_id": account_id},
         )]
 
-    _each(batch, items, "API token", one, _label_for("id", "label"))
+    each(batch, items, "API token", one, _label_for("id", "label"))
     return batch
 
 
@@ -387,10 +314,10 @@ def transform_service_accounts(src: str, items: Sequence[Any]) -> Batch:
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        sa_id = _str(item, "id")
-        account_id = _opt_str(item, "atlassianId") or sa_id
-        creator = _opt_str(item, "createdById")
-        raw_status = _opt_str(item, "status")
+        sa_id = req_str(item, "id")
+        account_id = opt_str(item, "atlassianId") or sa_id
+        creator = opt_str(item, "createdById")
+        raw_status = opt_str(item, "status")
         owners = ()
         if creator:
             owners = (Ownership(ref=user_key(src, creator), evidence="service account createdById (Atlassian admin API)",
@@ -399,20 +326,20 @@ def transform_service_accounts(src: str, items: Sequence[Any]) -> Batch:
             key=service_account_key(src, account_id),
             source=src,
             inventory=inv,
-            name=_opt_str(item, "displayName") or account_id,
+            name=opt_str(item, "displayName") or account_id,
             account_type="service_account",
             is_human=False,
-            login=_opt_str(item, "email"),
+            login=opt_str(item, "email"),
             status=_ACCOUNT_STATUSES.get((raw_status or "active").lower(), Status.ACTIVE),
             created_at=None,
             privilege=Privilege.READ,
             owners=owners,
             attributes={"id": sa_id, "account_id": account_id, "status": raw_status,
                         "updated_at": (t.isoformat() if (t := _opt_time(item, "updatedAt")) else None),
-                        "description": _opt_str(item, "description")},
+                        "description": opt_str(item, "description")},
         )]
 
-    _each(batch, items, "service account", one, _label_for("id", "displayName"))
+    each(batch, items, "service account", one, _label_for("id", "displayName"))
     return batch
 
 
@@ -728,57 +655,20 @@ def collect(
     return run.result
 
 
-class _Collector:
+class _Collector(CollectorRun):
+    vendor = "jira"
+    merge = "all"
+
     def __init__(self, source: JiraSource, config: Config, progress: Callable[[str], None] | None, today: date) -> None:
-        self.source = source
+        super().__init__(source, progress)
+        self.source: JiraSource = source
         self.config = config
-        self.src = source.name
         self.site = site_of(source.base_url)
-        self.progress = progress
         self.today = today
-        self.result = CollectResult(source=source.name)
-        requested = set(source.inventories) if source.inventories is not None else set(INVENTORIES)
-        unknown = sorted(requested - set(INVENTORIES))
-        if unknown:
-            self._warn(f"jira {self.src}: unknown inventories ignored: {', '.join(unknown)} (known: {', '.join(INVENTORIES)})")
-        self.wanted = requested & set(INVENTORIES)
+        self.wanted = set(self.requested(INVENTORIES))
 
-    # -- bookkeeping
-
-    def _warn(self, text: str) -> None:
-        log.warning("%s", text)
-        self.result.warnings.append(text)
-
-    def _tell(self, msg: str) -> None:
-        if self.progress:
-            try:
-                self.progress(msg)
-            except Exception as err:  # noqa: BLE001 - a display problem must not stop the sweep
-                log.debug("progress callback failed: %s", type(err).__name__)
-
-    def gap(self, inventory: str, reason: str) -> None:
-        log.warning("jira %s: not read: %s", inventory, reason)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=False, reason=reason))
-        self._tell(f"{inventory}: not read - {reason}")
-
-    def ok(self, inventory: str, batch: Batch) -> None:
-        for why in batch.skipped:
-            self._warn(f"jira {inventory}: skipped malformed item: {why}")
-        for note in batch.notes:
-            self._warn(f"jira {inventory}: {note}")
-        self.result.records.extend(batch.records)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=True, count=len(batch.records)))
-        log.info("jira %s: %d records", inventory, len(batch.records))
-        self._tell(f"{inventory}: {len(batch.records)} records" + (f", {len(batch.skipped)} malformed skipped" if batch.skipped else ""))
-
-    def read(self, inventory: str, need: str, fn: Callable[[], Batch]) -> None:
-        """Run one inventory's get+transform; any failure becomes a gap with a clear reason."""
-        try:
-            batch = fn()
-        except Exception as err:  # noqa: BLE001 - one listing's failure must not stop the others
-            self.gap(inventory, describe_error(err, need, self.source.timeout))
-            return
-        self.ok(inventory, batch)
+    def describe(self, err: BaseException, need: str) -> str:
+        return describe_error(err, need, self.source.timeout)
 
     # -- the run
 
