@@ -77,7 +77,8 @@ def test_engine_equals_detect_secrets_cli(corpus, engine_hits):
         "Telegram Bot Token", "Twilio API Key",
     ):  # (not "Public IP": detect-secrets' is_not_alphanumeric_string filter drops every bare IPv4)
         assert secret_type in types, secret_type
-    assert any(key[0].startswith("real/") for key in expected)
+    # Secrets planted amid real files are found there (one real file in twenty holds one).
+    assert sum(key[0].startswith("real/") for key in expected) >= len([f for f in corpus.files if f.startswith("real/")]) // 40
     files = {key[0] for key in expected}
     # each detect-secrets path was taken: YAML and INI transformers, eager INI on .txt/.md, non-ASCII
     for planted in ("config.yaml", "app.ini", "deploy.env.txt", "notes.md", "unicode_ſecrets.py", "crlf.py"):

@@ -3,7 +3,7 @@
 Real files: source and data files of the installed Python packages (what a
 repository of Python code looks like: mostly ``.py``, some JSON, YAML, INI,
 TOML, text), sampled round-robin across packages so that no one package
-dominates. Planted files: one or more of every secret format detect-secrets
+dominates; one in twenty gets a planted line at a random place. Planted files: one or more of every secret format detect-secrets
 and our plugins know, in the file types that take different paths through
 detect-secrets (raw lines, the YAML and INI transformers, the eager INI pass on
 unknown extensions), next to its filters' cases (allowlist pragmas, templated
@@ -325,10 +325,39 @@ def write_planted(dest: str, seed: int = 11) -> list[str]:
     return written
 
 
+def plant_in_real_files(dest: str, files: list[str], *, every: int = 20, seed: int = 13) -> list[str]:
+    """Insert one planted line into every ``every``-th real file, at a random line: secrets amid real code."""
+    v = planted_values(seed)
+    lines = [
+        f'password = "{v["keyword_password"]}"',
+        f'AWS_ACCESS_KEY_ID = "{v["aws_key_id"]}"',
+        f'GITHUB_TOKEN = "{v["github"]}"',
+        f'blob = "{v["base64_entropy"]}"',
+        f'SLACK = "{v["slack"]}"',
+        f'STRIPE = "{v["stripe"]}"',
+        f'GH_FINE_GRAINED = "{v["github_fine_grained"]}"',
+    ]
+    rng = random.Random(seed)
+    changed = []
+    for number, relative in enumerate(files[::every]):
+        path = os.path.join(dest, relative)
+        try:
+            with open(path, encoding="utf-8", newline="") as handle:
+                content = handle.read().split("\n")
+        except (UnicodeDecodeError, OSError):
+            continue
+        content.insert(rng.randrange(len(content) + 1), lines[number % len(lines)])
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write("\n".join(content))
+        changed.append(relative)
+    return changed
+
+
 def build_corpus(dest: str, target_bytes: int, *, seed: int = 7, base: str | None = None) -> Corpus:
-    """Real files (about ``target_bytes``) plus the planted files, under ``dest``."""
+    """Real files (about ``target_bytes``), some with a planted line, plus the planted files, under ``dest``."""
     os.makedirs(dest, exist_ok=True)
     real = copy_real_files(dest, target_bytes, base=base, seed=seed)
+    plant_in_real_files(dest, real)
     planted = write_planted(dest)
     files = real + planted
     size = sum(os.path.getsize(os.path.join(dest, f)) for f in files)
