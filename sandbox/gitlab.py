@@ -26,25 +26,31 @@ four characters of the credential only.
 """
 
 import difflib
-import fnmatch
 import hashlib
 import json
-import logging
-import math
 import re
-import threading
 import time
-import traceback
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
 from typing import Any, Callable, Iterator, Literal, Optional
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
+from .emulator import (
+    Emulator,
+    RequestFault,
+    half,
+    int_arg,
+    link_header,
+    numbered_page,
+    page_url,
+    request_entry,
+    request_fault,
+)
+from .emulator import json_response as _json
 from .estate import (
     Estate,
     Timestamp,
@@ -54,8 +60,6 @@ from .estate import (
     _fake_ssh_key,
     _stable_id,
 )
-
-log = logging.getLogger("sandbox.gitlab")
 
 #: python-gitlab appends ``/api/v4`` to the root URL itself.
 URL_SUFFIX = ""
@@ -89,16 +93,10 @@ RunnerStatus = Literal["online", "offline", "stale", "never_contacted"]
 
 
 @dataclass
-class Fault:
+class Fault(RequestFault):
     """One injected failure for requests made with one token."""
 
-    path: str
     fault: FaultKind
-    times: Optional[int] = None
-    after: int = 0
-    retry_after: int = 1
-    seconds: float = 5.0
-    method: Optional[str] = None
 
 
 @dataclass
@@ -873,22 +871,17 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
-class GitLabEmulator:
+class GitLabEmulator(Emulator):
     """The GitLab WSGI app. ``state`` is the live ``gitlab:`` section; mutate it between calls."""
 
     vendor = "gitlab"
     url_suffix = URL_SUFFIX
 
     def __init__(self, estate: Estate, *, reload: Callable[[], Estate] | None = None):
-        self._reload = reload
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._fault_hits: dict[tuple[str, int], int] = {}
-        self._request_log: list[dict[str, Any]] = []
-        self.estate = estate
+        super().__init__(estate, reload=reload)
         self._empty = GitLabEstate()  # served when the estate has no gitlab section
 
-    # -- public Python API -------------------------------------------------------------------
+    # -- public Python API (the rest is ``Emulator``'s) ---------------------------------------
 
     @property
     def state(self) -> GitLabEstate:
@@ -896,67 +889,25 @@ class GitLabEmulator:
         section = self.estate.vendors.get("gitlab")
         return section if isinstance(section, GitLabEstate) else self._empty
 
-    @property
-    def request_log(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._request_log]
+    # -- serving a call ------------------------------------------------------------------------
 
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._request_log.clear()
+    def _crash_response(self) -> Response:
+        return _json({"message": "500 Internal Server Error"}, 500)
 
-    @contextmanager
-    def mutate(self) -> Iterator[GitLabEstate]:
-        """Hold the emulator's lock while changing ``state`` so no request sees half a change."""
-        with self._lock:
-            yield self.state
-
-    def set_estate(self, estate: Estate) -> None:
-        with self._lock:
-            self.estate = estate
-            self._fault_hits.clear()
-            self._request_log.clear()
-
-    def reset(self) -> None:
-        if self._reload is None:
-            raise RuntimeError("this emulator was built without a reload function")
-        self.set_estate(self._reload())
-
-    def stop(self) -> None:
-        """Wake up any request sleeping in a ``timeout`` fault."""
-        self._stopping.set()
-
-    # -- WSGI plumbing -----------------------------------------------------------------------
-
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        request = Request(environ)
-        try:
-            response = self._handle(request)
-        except Exception:  # pragma: no cover - a bug in the emulator, surfaced loudly
-            log.error("gitlab emulator crashed on %s %s\n%s", request.method, request.path, traceback.format_exc())
-            response = _json({"message": "500 Internal Server Error"}, 500)
-        return response(environ, start_response)
-
-    def _handle(self, request: Request) -> Response:
+    def _route_path(self, request: Request) -> str:
+        # The path as sent: GitLab takes ``acme%2Fapi`` as one project id, which ``request.path``
+        # would already have decoded.
         raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
-        raw = raw.split("?", 1)[0]
-        if raw.startswith("/_emu/"):
-            return self._control(request, raw)
+        return raw.split("?", 1)[0]
+
+    def _begin(self, request: Request, raw: str) -> Ctx | Response:
         web = request.host_url.rstrip("/")
         if not (raw == API_PREFIX or raw.startswith(API_PREFIX + "/")):
             return _json({"error": "404 Not Found"}, 404)
         api_path = raw[len(API_PREFIX) :] or "/"
         with self._lock:
             ix = _Index(self.state)
-        ctx = Ctx(request=request, raw_path=api_path.rstrip("/") or "/", base=web + API_PREFIX, web=web, ix=ix)
-        started = time.monotonic()
-        status, fault_kind = 500, None
-        try:
-            response, fault_kind = self._serve(ctx)
-            status = response.status_code
-            return response
-        finally:
-            self._log_request(ctx, status, fault_kind, time.monotonic() - started)
+        return Ctx(request=request, raw_path=api_path.rstrip("/") or "/", base=web + API_PREFIX, web=web, ix=ix)
 
     def _serve(self, ctx: Ctx) -> tuple[Response, str | None]:
         try:
@@ -966,8 +917,7 @@ class GitLabEmulator:
         fault = self._pick_fault(ctx)
         if fault is not None and fault.fault in ("too_many_requests", "server_error", "forbidden"):
             return self._fault_response(fault), fault.fault
-        if fault is not None and fault.fault == "timeout":
-            self._stopping.wait(fault.seconds)
+        self._stall(fault)
         try:
             handler, args = self._route(ctx)
             with self._lock:
@@ -977,7 +927,7 @@ class GitLabEmulator:
         body = json.dumps(result.body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         kind = None
         if fault is not None and fault.fault == "malformed_json":
-            body, kind = body[: max(1, len(body) // 2)], "malformed_json"
+            body, kind = half(body), "malformed_json"
         elif fault is not None and fault.fault == "malformed_item" and isinstance(result.body, list) and result.body:
             broken = [dict(result.body[0]) if isinstance(result.body[0], dict) else {}] + list(result.body[1:])
             broken[0]["id"] = "not-a-number"
@@ -998,40 +948,13 @@ class GitLabEmulator:
             raise ApiError(405, {"error": "405 Method Not Allowed"})
         raise ApiError(404, {"error": "404 Not Found"})
 
-    # -- control plane -------------------------------------------------------------------------
-
-    def _control(self, request: Request, path: str) -> Response:
-        if path == "/_emu/requests" and request.method == "GET":
-            return _json(self.request_log, 200)
-        if path == "/_emu/requests" and request.method == "DELETE":
-            self.clear_request_log()
-            return Response(b"", status=204)
-        if path == "/_emu/reset" and request.method == "POST":
-            try:
-                self.reset()
-            except Exception as e:  # an edited estate file may now be invalid: say so
-                return _json({"message": f"reset failed: {e}"}, 500)
-            return _json({"ok": True}, 200)
-        return _json({"message": "Not Found"}, 404)
+    # -- request log -----------------------------------------------------------------------------
 
     def _log_request(self, ctx: Ctx, status: int, fault: str | None, elapsed: float) -> None:
         p = ctx.principal
-        query = ctx.request.query_string.decode("latin-1")
         credential = p.token if p else _raw_credential(ctx.request)
-        entry = {
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "method": ctx.request.method,
-            "path": ctx.raw_path + (f"?{query}" if query else ""),
-            "token": credential[-4:] if credential else None,
-            "user": p.person.username if p else None,
-            "status": status,
-            "fault": fault,
-        }
-        with self._lock:
-            self._request_log.append(entry)
-        # Never a token value or a body: the last 4 characters of the credential only.
-        log.info("%s %s -> %s%s (token …%s, %.0f ms)", entry["method"], entry["path"], status,
-                 f" [fault {fault}]" if fault else "", entry["token"] or "none", elapsed * 1000)
+        entry = request_entry(ctx.request, ctx.raw_path, credential, status, fault, user=p.person.username if p else None)
+        self._record(entry, elapsed=elapsed)
 
     # -- auth and faults -------------------------------------------------------------------------
 
@@ -1060,23 +983,9 @@ class GitLabEmulator:
 
     def _pick_fault(self, ctx: Ctx) -> Fault | None:
         p = ctx.principal
-        if p is None or not p.api_token.faults:
+        if p is None:
             return None
-        with self._lock:
-            for index, fault in enumerate(p.api_token.faults):
-                if fault.method and fault.method != ctx.request.method:
-                    continue
-                if not fnmatch.fnmatchcase(ctx.raw_path, fault.path):
-                    continue
-                key = (p.token, index)
-                seen = self._fault_hits.get(key, 0)
-                self._fault_hits[key] = seen + 1
-                if seen < fault.after:
-                    continue
-                if fault.times is not None and seen - fault.after >= fault.times:
-                    continue
-                return fault
-        return None
+        return self._select_fault(p.token, p.api_token.faults, request_fault(ctx.request.method, ctx.raw_path))
 
     @staticmethod
     def _fault_response(fault: Fault) -> Response:
@@ -1161,35 +1070,28 @@ class GitLabEmulator:
 
     def _page(self, ctx: Ctx, items: list) -> Result:
         args = ctx.args
-        per_page = _int_arg(args.get("per_page"), 20)
-        per_page = 20 if per_page < 1 else min(per_page, 100)
-        page = max(1, _int_arg(args.get("page"), 1))
-        total = len(items)
-        pages = max(1, math.ceil(total / per_page))
-        chunk = items[(page - 1) * per_page : page * per_page]
+        window = numbered_page(args, len(items), default_size=20)
+        page, per_page, pages = window.page, window.per_page, window.last
 
-        def link(n: int) -> str:
-            pairs = [(k, v) for k, v in args.items(multi=True) if k not in ("page", "per_page")]
-            pairs += [("page", str(n)), ("per_page", str(per_page))]
-            return f"{ctx.base}{ctx.raw_path}?{urlencode(pairs)}"
+        def at(n: int) -> str:
+            return page_url(ctx.base + ctx.raw_path, args, ("page", str(n)), ("per_page", str(per_page)))
 
         links = []
         if page > 1:
-            links.append(f'<{link(min(page - 1, pages))}>; rel="prev"')
+            links.append((at(window.prev), "prev"))
         if page < pages:
-            links.append(f'<{link(page + 1)}>; rel="next"')
-        links.append(f'<{link(1)}>; rel="first"')
-        links.append(f'<{link(pages)}>; rel="last"')
+            links.append((at(page + 1), "next"))
+        links += [(at(1), "first"), (at(pages), "last")]
         headers = {
-            "Link": ", ".join(links),
+            "Link": link_header(links),
             "X-Page": str(page),
             "X-Per-Page": str(per_page),
             "X-Next-Page": str(page + 1) if page < pages else "",
-            "X-Prev-Page": str(min(page - 1, pages)) if page > 1 else "",
-            "X-Total": str(total),
+            "X-Prev-Page": str(window.prev) if page > 1 else "",
+            "X-Total": str(window.total),
             "X-Total-Pages": str(pages),
         }
-        return Result(chunk, headers=headers)
+        return Result(window.chunk(items), headers=headers)
 
     # -- JSON builders ------------------------------------------------------------------------------
 
@@ -1448,7 +1350,7 @@ class GitLabEmulator:
         args = ctx.args
         rows = self._all_tokens(ctx, impersonation=me.is_admin)
         if args.get("user_id"):
-            wanted = _int_arg(args.get("user_id"), -1)
+            wanted = int_arg(args.get("user_id"), -1)
             if not me.is_admin and wanted != me.person.id:
                 raise ApiError(401, {"message": "401 Unauthorized"})
             rows = [(t, p) for t, p in rows if p.id == wanted]
@@ -1587,7 +1489,7 @@ class GitLabEmulator:
             q = args["search"].lower()
             groups = [g for g in groups if q in g.full_path.lower() or q in (g.name or "").lower()]
         if args.get("min_access_level"):
-            lvl = _int_arg(args["min_access_level"], 0)
+            lvl = int_arg(args["min_access_level"], 0)
             groups = [g for g in groups if self._group_level(ctx, g) >= lvl]
         if _truthy(args.get("owned")):
             groups = [g for g in groups if self._group_level(ctx, g) >= ACCESS_LEVELS["owner"]]
@@ -1662,7 +1564,7 @@ class GitLabEmulator:
         if _truthy(ctx.args.get("membership")):
             projects = [p for p in projects if self._project_level(ctx, p) > 0]
         if ctx.args.get("min_access_level"):
-            lvl = _int_arg(ctx.args["min_access_level"], 0)
+            lvl = int_arg(ctx.args["min_access_level"], 0)
             projects = [p for p in projects if self._project_level(ctx, p) >= lvl]
         projects.sort(key=lambda p: p.created_at, reverse=True)
         return self._page(ctx, [self._project_json(ctx, p) for p in projects])
@@ -1712,10 +1614,6 @@ class GitLabEmulator:
 # Helpers
 
 
-def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=status, headers=headers or {}, content_type="application/json")
-
-
 def _raw_credential(request: Request) -> str | None:
     token = request.headers.get("PRIVATE-TOKEN")
     if token:
@@ -1724,13 +1622,6 @@ def _raw_credential(request: Request) -> str | None:
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
     return None
-
-
-def _int_arg(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 def _truthy(value: Any) -> bool:
