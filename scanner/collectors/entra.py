@@ -30,6 +30,7 @@ assignments) become Grants to the tenant. Sign-in activity needs Entra ID P1/P2 
 
 from __future__ import annotations
 
+import functools
 import logging
 import urllib.parse
 from dataclasses import dataclass
@@ -38,24 +39,25 @@ from typing import Any, Callable, Sequence
 
 import requests
 
-from scanner.collectors.okta import (
+from scanner.collectors.common import (
     Batch,
+    CollectorRun,
     MalformedItem,
     MalformedResponse,
-    _each,
-    _opt_dict,
-    _opt_str,
-    _opt_time,
-    _str,
-    retrying_session,
+    each,
+    label_by,
+    opt_dict,
+    opt_str,
+    opt_time,
+    req_str,
 )
+from scanner.collectors.okta import retrying_session
 from scanner.config import Config, ConfigError, EntraSource, read_secret
 from scanner.records import (
     Account,
     CollectResult,
     Credential,
     Grant,
-    InventoryStatus,
     Ownership,
     Person,
     Privilege,
@@ -83,6 +85,14 @@ _SP_SELECT = ("id,appId,displayName,servicePrincipalType,accountEnabled,appOwner
               "passwordCredentials,keyCredentials,tags")
 _OWNER_SELECT = "id,displayName,userPrincipalName,mail,appId"
 _USER_SELECT = "id,displayName,mail,userPrincipalName,accountEnabled,createdDateTime"
+
+
+# --- payload checking (shared readers in scanner.collectors.common) -----------------------
+
+# An item in a warning is named by its id (or a label or name); Graph's ids are strings.
+_label = label_by("id", "label", "name", ints="skip")
+_each = functools.partial(each, label=_label)
+_opt_time = functools.partial(opt_time, expected="a string")
 
 
 # --- keys ---------------------------------------------------------------------------------
@@ -148,7 +158,7 @@ def sign_in_by_app(items: Sequence[Any]) -> dict[str, datetime]:
         if not isinstance(item, dict) or not isinstance(item.get("appId"), str):
             continue
         try:
-            last = _opt_time(_opt_dict(item, "lastSignInActivity"), "lastSignInDateTime")
+            last = _opt_time(opt_dict(item, "lastSignInActivity"), "lastSignInDateTime")
         except MalformedItem:
             continue
         if last is not None:
@@ -219,14 +229,14 @@ def _credentials(
         for entry in entries:
             if not isinstance(entry, dict):
                 raise MalformedItem(f"{field_name} holds a non-object")
-            key_id = _str(entry, "keyId")
-            label = _opt_str(entry, "displayName") or key_id[:8]
-            attributes: dict[str, Any] = {"key_id": key_id, "display_name": _opt_str(entry, "displayName"), "app_id": app_id,
+            key_id = req_str(entry, "keyId")
+            label = opt_str(entry, "displayName") or key_id[:8]
+            attributes: dict[str, Any] = {"key_id": key_id, "display_name": opt_str(entry, "displayName"), "app_id": app_id,
                                           "last_used_source": "service principal sign-in (any of its credentials)",
                                           "derived_from": derived_from}
             if kind == "certificate":
-                attributes.update({"type": _opt_str(entry, "type"), "usage": _opt_str(entry, "usage"),
-                                   "thumbprint": _opt_str(entry, "customKeyIdentifier")})
+                attributes.update({"type": opt_str(entry, "type"), "usage": opt_str(entry, "usage"),
+                                   "thumbprint": opt_str(entry, "customKeyIdentifier")})
             out.append(Credential(
                 key=f"{src}:{kind}:{prefix}{app_id}/{key_id}", source=src, inventory=inv,
                 name=f"{app_name} {'client secret' if kind == 'client_secret' else 'certificate'} {label}",
@@ -264,9 +274,9 @@ def transform_applications(
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        object_id = _str(item, "id")
-        app_id = _str(item, "appId")
-        name = _opt_str(item, "displayName") or app_id
+        object_id = req_str(item, "id")
+        app_id = req_str(item, "appId")
+        name = opt_str(item, "displayName") or app_id
         sp = sp_of.get(app_id) or {}
         perms = list((permissions or {}).get(app_id, ()))
         last = (sign_ins or {}).get(app_id)
@@ -278,7 +288,7 @@ def transform_applications(
             login=app_id, status=Status.ACTIVE if enabled else Status.SUSPENDED, created_at=_opt_time(item, "createdDateTime"),
             last_active_at=last, privilege=_app_privilege(perms), third_party=False, owners=tuple(claims),
             attributes={
-                "object_id": object_id, "app_id": app_id, "sign_in_audience": _opt_str(item, "signInAudience"),
+                "object_id": object_id, "app_id": app_id, "sign_in_audience": opt_str(item, "signInAudience"),
                 "service_principal_id": sp.get("id"), "account_enabled": sp.get("accountEnabled"),
                 "permissions": sorted(f"{p.resource}:{p.value}" for p in perms),
                 "privilege_complete": permissions is not None, "derived_from": depends,
@@ -312,17 +322,17 @@ def transform_service_principals(
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        sp_id = _str(item, "id")
-        app_id = _str(item, "appId")
-        publisher = _opt_str(item, "appOwnerOrganizationId")
+        sp_id = req_str(item, "id")
+        app_id = req_str(item, "appId")
+        publisher = opt_str(item, "appOwnerOrganizationId")
         if publisher in MICROSOFT_TENANTS:
             return []
-        name = _opt_str(item, "displayName") or app_id
+        name = opt_str(item, "displayName") or app_id
         last = (sign_ins or {}).get(app_id)
         out: list[Record] = []
         if publisher is None or publisher.lower() != tenant.lower():
             perms = list((permissions or {}).get(app_id, ()))
-            sp_type = _opt_str(item, "servicePrincipalType") or "Application"
+            sp_type = opt_str(item, "servicePrincipalType") or "Application"
             enabled = item.get("accountEnabled") is not False
             out.append(Account(
                 key=app_key(src, app_id), source=src, inventory=inv, name=name, account_type="service_account"
@@ -366,15 +376,15 @@ def transform_users(src: str, tenant: str, items: Sequence[Any]) -> Batch:
     seen: set[str] = set()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        uid = _str(item, "id")
-        upn = _str(item, "userPrincipalName")
+        uid = req_str(item, "id")
+        upn = req_str(item, "userPrincipalName")
         enabled = item.get("accountEnabled")
         if not isinstance(enabled, bool):
             raise MalformedItem("missing accountEnabled")
-        mail = _opt_str(item, "mail")
+        mail = opt_str(item, "mail")
         email = (mail or (upn if "@" in upn and "#EXT#" not in upn else "")).lower() or None
-        name = _opt_str(item, "displayName") or upn
-        activity = _opt_dict(item, "signInActivity")
+        name = opt_str(item, "displayName") or upn
+        activity = opt_dict(item, "signInActivity")
         out: list[Record] = [Account(
             key=user_key(src, uid), source=src, inventory=inv, name=name, account_type="user", is_human=True, login=upn,
             email=email, status=Status.ACTIVE if enabled else Status.SUSPENDED, created_at=_opt_time(item, "createdDateTime"),
@@ -565,60 +575,22 @@ def collect(
     return run.result
 
 
-class _Collector:
+class _Collector(CollectorRun):
+    vendor = "entra"
+    count_noun = "read"
+    tell_skipped = False
+
     def __init__(self, source: EntraSource, progress: Callable[[str], None] | None) -> None:
-        self.source = source
-        self.src = source.name
+        super().__init__(source, progress)
+        self.source: EntraSource = source
         self.tenant = source.tenant_id
-        self.progress = progress
-        self.result = CollectResult(source=source.name)
-        self._keys: set[str] = set()
-        requested = set(source.inventories) if source.inventories is not None else set(INVENTORIES)
-        unknown = sorted(requested - set(INVENTORIES))
-        if unknown:
-            self._warn(f"entra {self.src}: unknown inventories ignored: {', '.join(unknown)} (known: {', '.join(INVENTORIES)})")
-        self.wanted = [s for s in INVENTORIES if s in requested]
+        self.wanted = self.requested(INVENTORIES)
 
-    def _inv(self, short: str) -> str:
+    def describe(self, err: BaseException, need: str) -> str:
+        return describe_error(err, need, self.source.timeout)
+
+    def inventory_of(self, short: str) -> str:
         return inventory_name(self.src, self.tenant, short)
-
-    def _warn(self, text: str) -> None:
-        log.warning("%s", text)
-        self.result.warnings.append(text)
-
-    def _tell(self, msg: str) -> None:
-        if self.progress:
-            try:
-                self.progress(msg)
-            except Exception as err:  # noqa: BLE001 - a display problem must not stop the sweep
-                log.debug("progress callback failed: %s", type(err).__name__)
-
-    def gap(self, short: str, reason: str) -> None:
-        inventory = self._inv(short)
-        log.warning("entra %s: not read: %s", inventory, reason)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=False, reason=reason))
-        self._tell(f"{inventory}: not read - {reason}")
-
-    def ok(self, short: str, batch: Batch, count: int | None = None) -> None:
-        inventory = self._inv(short)
-        for why in batch.skipped:
-            log.warning("entra %s: skipped malformed item: %s", inventory, why)
-            self.result.warnings.append(f"entra {inventory}: skipped malformed item: {why}")
-        for rec in batch.records:
-            if rec.key not in self._keys:
-                self._keys.add(rec.key)
-                self.result.records.append(rec)
-        n = len(batch.records) if count is None else count
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=True, count=n))
-        log.info("entra %s: %d read", inventory, n)
-        self._tell(f"{inventory}: {n} read")
-
-    def read(self, short: str, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except Exception as err:  # noqa: BLE001 - one listing's failure must not stop the others
-            self.gap(short, describe_error(err, _NEEDS[short], self.source.timeout))
-            return None
 
     def run(self, config: Config) -> None:
         source = self.source
@@ -643,13 +615,13 @@ class _Collector:
         src, tenant, wanted = self.src, self.tenant, self.wanted
         sign_ins: dict[str, datetime] | None = None
         if "sign_in_activity" in wanted:
-            activity = self.read("sign_in_activity", lambda: get_sign_in_activity(graph))
+            activity = self.fetch("sign_in_activity", _NEEDS["sign_in_activity"], lambda: get_sign_in_activity(graph))
             if activity is not None:
                 sign_ins = sign_in_by_app(activity)
                 self.ok("sign_in_activity", Batch(), count=len(activity))
 
         need_sps = any(s in wanted for s in ("applications", "service_principals", "app_role_assignments"))
-        sp_listing = self.read("service_principals", lambda: get_service_principals(graph)) if need_sps else None
+        sp_listing = self.fetch("service_principals", _NEEDS["service_principals"], lambda: get_service_principals(graph)) if need_sps else None
         sps, sp_owners = sp_listing if sp_listing is not None else (None, {})
 
         permissions: dict[str, list[Permission]] | None = None
@@ -657,13 +629,13 @@ class _Collector:
             if sps is None:
                 self.gap("app_role_assignments", "the service principal list was not read, so no assignment could be")
             else:
-                assignments = self.read("app_role_assignments", lambda: get_app_role_assignments(graph, sps))
+                assignments = self.fetch("app_role_assignments", _NEEDS["app_role_assignments"], lambda: get_app_role_assignments(graph, sps))
                 if assignments is not None:
                     permissions = resolve_permissions(assignments, sps)
                     self.ok("app_role_assignments", transform_app_role_assignments(src, tenant, permissions))
 
         if "applications" in wanted:
-            listing = self.read("applications", lambda: get_applications(graph))
+            listing = self.fetch("applications", _NEEDS["applications"], lambda: get_applications(graph))
             if listing is not None:
                 apps, owners = listing
                 owners = {**owners, **{f"sp:{k}": v for k, v in sp_owners.items()}}
@@ -675,7 +647,7 @@ class _Collector:
 
         if "users" in wanted:
             # Only ask for signInActivity where the tenant showed it may be read (P1/P2 + AuditLog.Read.All).
-            users = self.read("users", lambda: get_users(graph, with_sign_in=sign_ins is not None))
+            users = self.fetch("users", _NEEDS["users"], lambda: get_users(graph, with_sign_in=sign_ins is not None))
             if users is not None:
                 self.ok("users", transform_users(src, tenant, users))
 

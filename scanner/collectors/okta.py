@@ -24,32 +24,43 @@ client secrets are listed by Okta masked, and nhiscan drops even the mask and th
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
 import urllib.parse
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Callable, Iterable, Sequence
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from scanner.collectors.common import (
+    Batch,
+    CollectorRun,
+    MalformedItem,
+    MalformedResponse,
+    each,
+    grant_key,
+    label_by,
+    opt_dict,
+    opt_str,
+    opt_time,
+    req_str,
+)
 from scanner.config import Config, ConfigError, OktaSource, read_secret
 from scanner.records import (
     Account,
     CollectResult,
     Credential,
     Grant,
-    InventoryStatus,
     Ownership,
     Person,
     Privilege,
     Record,
     Resource,
     Status,
-    utc,
 )
 
 log = logging.getLogger("nhiscan.collectors.okta")
@@ -97,15 +108,12 @@ def person_key(src: str, email: str) -> str:
     return f"{src}:person:{email.lower()}"
 
 
-# --- payload checking ---------------------------------------------------------------------
+# --- payload checking (shared readers in scanner.collectors.common) -----------------------
 
-
-class MalformedItem(Exception):
-    """One item of a listing lacks what Okta documents. Its text names the field, never a value."""
-
-
-class MalformedResponse(Exception):
-    """A whole response is not what the endpoint documents."""
+# An item in a warning is named by its id, label or name (Okta's ids are strings).
+_label = label_by("id", "label", "name", ints="skip")
+_each = functools.partial(each, label=_label)
+_opt_time = functools.partial(opt_time, expected="a string")
 
 
 class OktaApiError(Exception):
@@ -114,77 +122,6 @@ class OktaApiError(Exception):
     def __init__(self, status: int, code: str | None = None, summary: str | None = None):
         super().__init__(f"HTTP {status}" + (f" {code}" if code else ""))
         self.status, self.code, self.summary = status, code, summary
-
-
-@dataclass
-class Batch:
-    """What a transform returns: the records, and why any item was skipped."""
-
-    records: list[Record] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def extend(self, other: "Batch") -> None:
-        self.records.extend(other.records)
-        self.skipped.extend(other.skipped)
-
-
-def _each(batch: Batch, items: Iterable[Any], what: str, build: Callable[[dict[str, Any]], list[Record]]) -> None:
-    for index, item in enumerate(items):
-        try:
-            if not isinstance(item, dict):
-                raise MalformedItem(f"is a JSON {type(item).__name__}, not an object")
-            batch.records.extend(build(item))
-        except MalformedItem as err:
-            batch.skipped.append(f"{what} #{index}{_label(item)}: {err}")
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            # Only the error type: its text could quote a value.
-            batch.skipped.append(f"{what} #{index}{_label(item)}: unexpected shape ({type(err).__name__})")
-
-
-def _label(item: Any) -> str:
-    if isinstance(item, dict):
-        for k in ("id", "label", "name"):
-            v = item.get(k)
-            if isinstance(v, str) and v:
-                return f" ({k}={v[:80]!r})"
-    return ""
-
-
-def _str(item: dict[str, Any], key: str) -> str:
-    v = item.get(key)
-    if v is None or v == "":
-        raise MalformedItem(f"missing {key}")
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_str(item: dict[str, Any], key: str) -> str | None:
-    v = item.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_time(item: dict[str, Any], key: str) -> datetime | None:
-    v = _opt_str(item, key)
-    if v is None:
-        return None
-    try:
-        return utc(datetime.fromisoformat(v))
-    except ValueError:
-        raise MalformedItem(f"{key} is not an ISO 8601 timestamp") from None
-
-
-def _opt_dict(item: dict[str, Any], key: str) -> dict[str, Any]:
-    v = item.get(key)
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not an object")
-    return v
 
 
 _WINDOW = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
@@ -253,17 +190,17 @@ def transform_users(src: str, items: Sequence[Any]) -> Batch:
     seen_people: set[str] = set()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        uid = _str(item, "id")
-        status = _str(item, "status")
-        profile = _opt_dict(item, "profile")
+        uid = req_str(item, "id")
+        status = req_str(item, "status")
+        profile = opt_dict(item, "profile")
         if not profile:
             raise MalformedItem("missing profile")
-        email = _str(profile, "email").lower()
+        email = req_str(profile, "email").lower()
         if "@" not in email:
             raise MalformedItem("profile.email is not an email address")
-        login = _opt_str(profile, "login") or email
-        display = " ".join(p for p in (_opt_str(profile, "firstName"), _opt_str(profile, "lastName")) if p) or login
-        manager_id = _opt_str(profile, "managerId")
+        login = opt_str(profile, "login") or email
+        display = " ".join(p for p in (opt_str(profile, "firstName"), opt_str(profile, "lastName")) if p) or login
+        manager_id = opt_str(profile, "managerId")
         departed = status in DEPARTED_STATUSES
         changed = _opt_time(item, "statusChanged")
         account = Account(
@@ -313,12 +250,12 @@ def transform_apps(
     batch = Batch(records=[Resource(key=okey, source=src, inventory=inv, name=host, resource_type="org")])
 
     def one(item: dict[str, Any]) -> list[Record]:
-        aid = _str(item, "id")
+        aid = req_str(item, "id")
         if not is_service_app(item):
             return []
-        label = _opt_str(item, "label") or aid
-        oauth = _opt_dict(_opt_dict(item, "credentials"), "oauthClient")
-        settings = _opt_dict(_opt_dict(item, "settings"), "oauthClient")
+        label = opt_str(item, "label") or aid
+        oauth = opt_dict(opt_dict(item, "credentials"), "oauthClient")
+        settings = opt_dict(opt_dict(item, "settings"), "oauthClient")
         app_grants = _active((grants or {}).get(aid))
         app_roles = _active((roles or {}).get(oauth.get("client_id") or aid))
         scopes = sorted(g["scopeId"] for g in app_grants if isinstance(g.get("scopeId"), str))
@@ -327,10 +264,10 @@ def transform_apps(
         creators = sorted({g["createdBy"]["id"] for g in app_grants
                            if isinstance(g.get("createdBy"), dict) and isinstance(g["createdBy"].get("id"), str)
                            and g["createdBy"].get("type", "User") == "User"})
-        status = _opt_str(item, "status") or "ACTIVE"
+        status = opt_str(item, "status") or "ACTIVE"
         return [Account(
             key=app_key(src, aid), source=src, inventory=inv, name=label, account_type="app", is_human=False,
-            login=_opt_str(oauth, "client_id"), status=Status.ACTIVE if status == "ACTIVE" else Status.SUSPENDED,
+            login=opt_str(oauth, "client_id"), status=Status.ACTIVE if status == "ACTIVE" else Status.SUSPENDED,
             created_at=_opt_time(item, "created"), privilege=level,
             owners=tuple(Ownership(ref=user_key(src, uid), evidence="scope grant createdBy (Okta API)", confidence=0.6,
                                    role="creator") for uid in creators),
@@ -359,8 +296,8 @@ def transform_client_credentials(src: str, app_id: str, label: str, secrets: Seq
     batch = Batch()
 
     def secret(item: dict[str, Any]) -> list[Record]:
-        sid = _str(item, "id")
-        status = _opt_str(item, "status") or "ACTIVE"
+        sid = req_str(item, "id")
+        status = opt_str(item, "status") or "ACTIVE"
         return [Credential(
             key=f"{src}:client_secret:{app_id}/{sid}", source=src, inventory=inv, name=f"{label} client secret {sid[-6:]}",
             credential_type="client_secret", account_key=akey, created_at=_opt_time(item, "created"),
@@ -370,8 +307,8 @@ def transform_client_credentials(src: str, app_id: str, label: str, secrets: Seq
         )]
 
     def key(item: dict[str, Any]) -> list[Record]:
-        kid = _opt_str(item, "kid") or _str(item, "id")
-        status = _opt_str(item, "status") or "ACTIVE"
+        kid = opt_str(item, "kid") or req_str(item, "id")
+        status = opt_str(item, "status") or "ACTIVE"
         return [Credential(
             key=f"{src}:app_key:{app_id}/{kid}", source=src, inventory=inv, name=f"{label} JWKS key {kid[-8:]}",
             credential_type="app_key", account_key=akey, created_at=_opt_time(item, "created"),
@@ -393,11 +330,11 @@ def transform_app_grants(src: str, host: str, app_id: str, label: str, items: Se
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        gid = _str(item, "id")
-        scope = _str(item, "scopeId")
-        if (_opt_str(item, "status") or "ACTIVE") != "ACTIVE":
+        gid = req_str(item, "id")
+        scope = req_str(item, "scopeId")
+        if (opt_str(item, "status") or "ACTIVE") != "ACTIVE":
             return []
-        return [Grant(key=f"{src}:grant:{akey}->{okey}/{gid}", source=src, inventory=inv, name=f"{label}: {scope}",
+        return [Grant(key=grant_key(src, akey, f"{okey}/{gid}"), source=src, inventory=inv, name=f"{label}: {scope}",
                       subject_key=akey, resource_key=okey, privilege=scope_privilege(scope), scopes=(scope,))]
 
     _each(batch, items, f"scope grant of app {app_id}", one)
@@ -411,11 +348,11 @@ def transform_app_roles(src: str, host: str, app_id: str, label: str, items: Seq
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        rid = _str(item, "id")
-        rtype = _str(item, "type")
-        if (_opt_str(item, "status") or "ACTIVE") != "ACTIVE":
+        rid = req_str(item, "id")
+        rtype = req_str(item, "type")
+        if (opt_str(item, "status") or "ACTIVE") != "ACTIVE":
             return []
-        return [Grant(key=f"{src}:grant:{akey}->{okey}/role/{rid}", source=src, inventory=inv, name=f"{label}: {rtype}",
+        return [Grant(key=grant_key(src, akey, f"{okey}/role/{rid}"), source=src, inventory=inv, name=f"{label}: {rtype}",
                       subject_key=akey, resource_key=okey, privilege=role_privilege(rtype), scopes=(f"role:{rtype}",))]
 
     _each(batch, items, f"admin role of app {app_id}", one)
@@ -434,16 +371,16 @@ def transform_api_tokens(src: str, host: str, items: Sequence[Any], creator_role
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        tid = _str(item, "id")
-        user_id = _str(item, "userId")
+        tid = req_str(item, "id")
+        user_id = req_str(item, "userId")
         ukey = user_key(src, user_id)
         expires = _opt_time(item, "expiresAt")
-        window_text = _opt_str(item, "tokenWindow")
+        window_text = opt_str(item, "tokenWindow")
         window = token_window(window_text)
         roles = sorted({r["type"] for r in _active(creator_roles.get(user_id)) if isinstance(r.get("type"), str)})
         level = _max_privilege(role_privilege(r) for r in roles) if roles else Privilege.READ
-        network = _opt_dict(item, "network")
-        name = _opt_str(item, "name") or f"API token {tid}"
+        network = opt_dict(item, "network")
+        name = opt_str(item, "name") or f"API token {tid}"
         ckey = f"{src}:api_token:{tid}"
         cred = Credential(
             key=ckey, source=src, inventory=inv, name=name, credential_type="api_token", account_key=ukey,
@@ -455,7 +392,7 @@ def transform_api_tokens(src: str, host: str, items: Sequence[Any], creator_role
                         "network": network.get("connection"), "creator_roles": roles,
                         "last_used_inferred": "expiresAt - tokenWindow" if expires and window else None},
         )
-        grant = Grant(key=f"{src}:grant:{ckey}->{okey}", source=src, inventory=inv, name=f"API token {name} on {host}",
+        grant = Grant(key=grant_key(src, ckey, okey), source=src, inventory=inv, name=f"API token {name} on {host}",
                       subject_key=ckey, resource_key=okey, privilege=level, scopes=cred.scopes)
         return [cred, grant]
 
@@ -637,59 +574,21 @@ def collect(
     return run.result
 
 
-class _Collector:
+class _Collector(CollectorRun):
+    vendor = "okta"
+    tell_skipped = False
+
     def __init__(self, source: OktaSource, progress: Callable[[str], None] | None) -> None:
-        self.source = source
-        self.src = source.name
+        super().__init__(source, progress)
+        self.source: OktaSource = source
         self.host = urllib.parse.urlsplit(source.base_url).netloc or source.base_url
-        self.progress = progress
-        self.result = CollectResult(source=source.name)
-        self._keys: set[str] = set()
-        self.last_reason = ""
-        requested = set(source.inventories) if source.inventories is not None else set(INVENTORIES)
-        unknown = sorted(requested - set(INVENTORIES))
-        if unknown:
-            self._warn(f"okta {self.src}: unknown inventories ignored: {', '.join(unknown)} (known: {', '.join(INVENTORIES)})")
-        self.wanted = [s for s in INVENTORIES if s in requested]
+        self.wanted = self.requested(INVENTORIES)
 
-    def _warn(self, text: str) -> None:
-        log.warning("%s", text)
-        self.result.warnings.append(text)
+    def describe(self, err: BaseException, need: str) -> str:
+        return describe_error(err, need, self.source.timeout)
 
-    def _tell(self, msg: str) -> None:
-        if self.progress:
-            try:
-                self.progress(msg)
-            except Exception as err:  # noqa: BLE001 - a display problem must not stop the sweep
-                log.debug("progress callback failed: %s", type(err).__name__)
-
-    def gap(self, short: str, reason: str) -> None:
-        inventory = inventory_name(self.src, short)
-        log.warning("okta %s: not read: %s", inventory, reason)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=False, reason=reason))
-        self._tell(f"{inventory}: not read - {reason}")
-
-    def ok(self, short: str, batch: Batch) -> None:
-        inventory = inventory_name(self.src, short)
-        for why in batch.skipped:
-            log.warning("okta %s: skipped malformed item: %s", inventory, why)
-            self.result.warnings.append(f"okta {inventory}: skipped malformed item: {why}")
-        for rec in batch.records:
-            if rec.key not in self._keys:
-                self._keys.add(rec.key)
-                self.result.records.append(rec)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=True, count=len(batch.records)))
-        log.info("okta %s: %d records", inventory, len(batch.records))
-        self._tell(f"{inventory}: {len(batch.records)} records")
-
-    def read(self, short: str, fn: Callable[[], Any]) -> Any:
-        """Run one inventory's I/O; a failure becomes a gap and returns None."""
-        try:
-            return fn()
-        except Exception as err:  # noqa: BLE001 - one listing's failure must not stop the others
-            self.last_reason = describe_error(err, _NEEDS[short], self.source.timeout)
-            self.gap(short, self.last_reason)
-            return None
+    def inventory_of(self, short: str) -> str:
+        return inventory_name(self.src, short)
 
     def run(self, config: Config) -> None:
         try:
@@ -708,12 +607,12 @@ class _Collector:
     def _collect(self, client: OktaClient) -> None:
         src, host, wanted = self.src, self.host, self.wanted
         if "users" in wanted:
-            users = self.read("users", lambda: get_users(client))
+            users = self.fetch("users", _NEEDS["users"], lambda: get_users(client))
             if users is not None:
                 self.ok("users", transform_users(src, users))
 
         need_apps = "apps" in wanted or any(s in wanted for s in _APP_DETAILS)
-        apps = self.read("apps", lambda: get_apps(client)) if need_apps else None
+        apps = self.fetch("apps", _NEEDS["apps"], lambda: get_apps(client)) if need_apps else None
         if need_apps and apps is None:
             for short in _APP_DETAILS:
                 if short in wanted:
@@ -724,14 +623,14 @@ class _Collector:
         grants: dict[str, list[Any]] | None = None
         roles: dict[str, list[Any]] | None = None
         if apps is not None and "app_grants" in wanted:
-            grants = self.read("app_grants", lambda: {aid: get_app_grants(client, aid) for aid, _, _ in services})
+            grants = self.fetch("app_grants", _NEEDS["app_grants"], lambda: {aid: get_app_grants(client, aid) for aid, _, _ in services})
             if grants is not None:
                 batch = Batch()
                 for aid, label, _ in services:
                     batch.extend(transform_app_grants(src, host, aid, label, grants[aid]))
                 self.ok("app_grants", batch)
         if apps is not None and "app_roles" in wanted:
-            roles = self.read("app_roles", lambda: {cid: get_app_roles(client, cid) for _, _, cid in services})
+            roles = self.fetch("app_roles", _NEEDS["app_roles"], lambda: {cid: get_app_roles(client, cid) for _, _, cid in services})
             if roles is not None:
                 batch = Batch()
                 for aid, label, cid in services:
@@ -740,7 +639,7 @@ class _Collector:
         if apps is not None and "apps" in wanted:
             self.ok("apps", transform_apps(src, host, apps, grants=grants, roles=roles))
         if apps is not None and "client_secrets" in wanted:
-            creds = self.read("client_secrets", lambda: {aid: get_client_credentials(client, aid) for aid, _, _ in services})
+            creds = self.fetch("client_secrets", _NEEDS["client_secrets"], lambda: {aid: get_client_credentials(client, aid) for aid, _, _ in services})
             if creds is not None:
                 batch = Batch()
                 for aid, label, _ in services:
@@ -748,7 +647,7 @@ class _Collector:
                 self.ok("client_secrets", batch)
 
         if "api_tokens" in wanted:
-            listing = self.read("api_tokens", lambda: get_api_tokens(client))
+            listing = self.fetch("api_tokens", _NEEDS["api_tokens"], lambda: get_api_tokens(client))
             if listing is not None:
                 self.ok("api_tokens", transform_api_tokens(src, host, *listing))
 
