@@ -84,7 +84,7 @@ def test_full_history_every_branch_and_the_exposure_records(sandbox, tmp_path, m
     exposures = [r for r in result.records if isinstance(r, Exposure)]
     by_type = {}
     for e in exposures:
-        by_type.setdefault((e.location.split("@")[0], e.secret_type), []).append(e)
+        by_type.setdefault((e.location.split("@")[0].removeprefix("git:"), e.secret_type), []).append(e)
     # The AWS key was removed 200 days ago: history still has it, at the commit that added it.
     (aws,) = by_type[("acme/api", "AWS Access Key")]
     assert aws.location.endswith(":app/settings.py:1")
@@ -94,7 +94,7 @@ def test_full_history_every_branch_and_the_exposure_records(sandbox, tmp_path, m
     assert aws.inventory == "git:acme/api:history"
     # A token only on a side branch is found too, with its last eight characters hashed for linking.
     (gh,) = by_type[("acme/api", "GitHub Token")]
-    assert gh.location.split(":")[1] == "deploy/ci.yaml"
+    assert gh.location.startswith("git:acme/api@") and gh.location.split(":")[2] == "deploy/ci.yaml"
     assert f"last_eight_hmac:{keyed_hash(KEY, GH_TOKEN[-8:])}" in gh.identities
     # The same blob in another repository is reported there too (read once: see the next test).
     assert ("acme/web", "AWS Access Key") in by_type
@@ -184,7 +184,7 @@ def test_parse_raw_log_and_transform_are_pure():
     records = transform_exposures("git", "acme/api", "git:acme/api:history", {"b2": ["c2" * 20, "src/a.py"]},
                                   {"b2": [["Secret Keyword", 3, "h" * 64, "abcd****", []]]})
     (record,) = records
-    assert record.location == f"acme/api@{'c2' * 20}:src/a.py:3" and record.key.startswith("git:exposure:acme/api:src/a.py@")
+    assert record.location == f"git:acme/api@{'c2' * 20}:src/a.py:3" and record.key.startswith("git:exposure:acme/api:src/a.py@")
     assert record.inventory == "git:acme/api:history"
 
 
@@ -200,3 +200,13 @@ def test_push_is_refused(sandbox, tmp_path):
     subprocess.run(["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], check=True, env=env)
     push = subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD"], env=env, capture_output=True, text=True)
     assert push.returncode != 0 and "403" in push.stderr
+
+
+def test_locations_are_what_the_reports_parse():
+    from reports.machine import parse_location
+
+    (record,) = transform_exposures("git", "acme/api", "git:acme/api:history", {"b": ["ab" * 20, "config/app settings.py"]},
+                                    {"b": [["GitHub Token", 7, "h" * 64, "ghp_****", []]]})
+    where = parse_location(record.location)
+    assert (where.source, where.repository, where.commit, where.path, where.line) == \
+        ("git", "acme/api", "ab" * 20, "config/app settings.py", 7)

@@ -48,7 +48,7 @@ def config(tmp_path, sb, *, verify: bool, with_github: bool = True):
 def exposures_of(cfg):
     result = git_repos.collect(cfg.sources.git_repos[0], cfg, hmac_key=KEY)
     assert all(c.ok for c in result.coverage), result.coverage
-    return {e.location.split(":")[1]: e for e in result.records if isinstance(e, Exposure) and e.secret_type == "GitHub Token"}
+    return {e.location.split(":")[2]: e for e in result.records if isinstance(e, Exposure) and e.secret_type == "GitHub Token"}
 
 
 def test_live_and_dead_tokens_are_told_apart_by_the_configured_github(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ For each configured repository (``[[sources.git_repos]]``):
    processes).
 4. ``transform_exposures`` (pure) turns the ledger's findings for the repository
    into ``Exposure`` records: keyed hash, four-character preview, location
-   ``repo@commit:path:line``, and identities that link a leak to an inventory
+   ``<source>:repo@commit:path:line`` (the records model's form), and identities that link a leak to an inventory
    credential (a hash of an AWS access key id, a keyed hash of a GitHub token's
    last eight characters).
 
@@ -396,7 +396,7 @@ def transform_exposures(src: str, repo: str, inventory: str, exposed: dict[str, 
                     secret_type=secret_type,
                     secret_hmac=secret_hmac,
                     preview=preview,
-                    location=f"{repo}@{commit}:{path}:{line}",
+                    location=f"{src}:{repo}@{commit}:{path}:{line}",
                     identities=tuple(identities),
                     live=live,
                     verified_by=verified_by,
