@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import functools
 import io
 import json
 import logging
@@ -38,13 +39,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
+from scanner.collectors.common import (
+    Batch,
+    CollectorRun,
+    MalformedItem,
+    MalformedResponse,
+    each,
+    grant_key,
+    label_by,
+    opt_list,
+    opt_str,
+    opt_time,
+    req_str,
+)
 from scanner.config import AwsSource, Config, ConfigError, read_secret
 from scanner.records import (
     Account,
     CollectResult,
     Credential,
     Grant,
-    InventoryStatus,
     Ownership,
     Privilege,
     Record,
@@ -127,89 +140,18 @@ def external_account_key(src: str, account_id: str) -> str:
     return f"{src}:external_account:{account_id}"
 
 
-def grant_key(src: str, subject_key: str, resource_key: str) -> str:
-    return f"{src}:grant:{subject_key}->{resource_key}"
+# --- payload checking (shared readers in scanner.collectors.common) -------------------------------
 
-
-# --- payload checking ---------------------------------------------------------------------------
-
-
-class MalformedItem(Exception):
-    """One item does not have the shape AWS documents. Its text names the field, never a value."""
-
-
-class MalformedResponse(Exception):
-    """A whole response is unusable (e.g. a credential report without its header)."""
-
-
-@dataclass
-class Batch:
-    """What a transform returns: the records, and why anything was skipped."""
-
-    records: list[Record] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-
-def _each(batch: Batch, items: Iterable[Any], what: str, label_key: str, build: Callable[[dict[str, Any]], list[Record]]) -> None:
-    """Transform each item; a malformed one is noted in ``batch.skipped`` and the rest kept."""
-    for index, item in enumerate(items):
-        label = ""
-        if isinstance(item, dict) and isinstance(item.get(label_key), str):
-            label = f" ({label_key}={item[label_key][:80]!r})"
-        try:
-            if not isinstance(item, dict):
-                raise MalformedItem(f"is a {type(item).__name__}, not an object")
-            batch.records.extend(build(item))
-        except MalformedItem as err:
-            batch.skipped.append(f"{what} #{index}{label}: {err}")
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            # Only the error type: its text could quote a value.
-            batch.skipped.append(f"{what} #{index}{label}: unexpected shape ({type(err).__name__})")
-
-
-def _str(item: dict[str, Any], key: str) -> str:
-    v = item.get(key)
-    if not isinstance(v, str) or not v:
-        raise MalformedItem(f"missing {key}" if v in (None, "") else f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_str(item: dict[str, Any], key: str) -> str | None:
-    v = item.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_time(item: dict[str, Any], key: str) -> datetime | None:
-    """boto3 gives datetimes; recorded payloads (and the credential report) give ISO 8601 text."""
-    v = item.get(key)
-    if v is None or v == "":
-        return None
-    if isinstance(v, datetime):
-        return utc(v)
-    if isinstance(v, str):
-        try:
-            return utc(datetime.fromisoformat(v.replace("Z", "+00:00")))
-        except ValueError:
-            raise MalformedItem(f"{key} is not an ISO 8601 timestamp") from None
-    raise MalformedItem(f"{key} is a {type(v).__name__}, not a timestamp")
-
-
-def _list(item: dict[str, Any], key: str) -> list[Any]:
-    v = item.get(key)
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a list")
-    return v
+# boto3 hands Python objects, not JSON: a non-object item is "a list", not "a JSON list", and
+# times come as datetimes (recorded payloads and the credential report give ISO 8601 text).
+_each = functools.partial(each, json_items=False)
+_label_for = functools.partial(label_by, ints="skip", empty=True)
+_opt_time = functools.partial(opt_time, expected="a timestamp", zulu=True, native=True)
 
 
 def tags_of(item: dict[str, Any]) -> dict[str, str]:
     """IAM's ``[{"Key": k, "Value": v}]`` tags as a dict (entries of another shape are ignored)."""
-    return {t["Key"]: t["Value"] for t in _list(item, "Tags")
+    return {t["Key"]: t["Value"] for t in opt_list(item, "Tags")
             if isinstance(t, dict) and isinstance(t.get("Key"), str) and isinstance(t.get("Value"), str)}
 
 
@@ -306,7 +248,7 @@ class Standing:
 
 
 def _managed_privilege(policy: dict[str, Any], documents: dict[str, Any]) -> Privilege:
-    name, arn = _str(policy, "PolicyName"), _str(policy, "PolicyArn")
+    name, arn = req_str(policy, "PolicyName"), req_str(policy, "PolicyArn")
     if arn.split(":")[4:5] == ["aws"] and name in KNOWN_MANAGED_POLICIES:
         return KNOWN_MANAGED_POLICIES[name]
     if arn not in documents:
@@ -345,8 +287,8 @@ def principal_standing(attached: Sequence[Any], inline: Sequence[Any], documents
     managed("", attached)
     inline_("", inline)
     for gname, detail in groups:
-        managed(f"group:{gname}:", _list(detail, "AttachedManagedPolicies"))
-        inline_(f"group:{gname}:", _list(detail, "GroupPolicyList"))
+        managed(f"group:{gname}:", opt_list(detail, "AttachedManagedPolicies"))
+        inline_(f"group:{gname}:", opt_list(detail, "GroupPolicyList"))
     return Standing(level, tuple(names), tuple(bad))
 
 
@@ -453,13 +395,13 @@ def transform_users(
     batch = Batch(records=[_account_resource(src, account, inv)])
 
     def one(item: dict[str, Any]) -> list[Record]:
-        name = _str(item, "UserName")
+        name = req_str(item, "UserName")
         tags = tags_of(item)
         row = (report or {}).get(name)
         password = row.get("password_enabled") if row else (console_access or {}).get(name)
         is_human, why = classify_user(name, tags, password)
-        member_of = [(g, groups[g]) for g in _list(item, "GroupList") if isinstance(g, str) and g in groups]
-        standing = principal_standing(_list(item, "AttachedManagedPolicies"), _list(item, "UserPolicyList"), documents, member_of)
+        member_of = [(g, groups[g]) for g in opt_list(item, "GroupList") if isinstance(g, str) and g in groups]
+        standing = principal_standing(opt_list(item, "AttachedManagedPolicies"), opt_list(item, "UserPolicyList"), documents, member_of)
         for problem in standing.unreadable:
             batch.skipped.append(f"user {name!r} policy {problem}")
         owner = _tag(tags, *_OWNER_TAGS)
@@ -481,9 +423,9 @@ def transform_users(
             else (Ownership(ref=owner.lower(), evidence="IAM user tag owner/email (AWS IAM API)", confidence=0.8),),  # type: ignore[union-attr]
             attributes={
                 "user_name": name,
-                "arn": _opt_str(item, "Arn"),
-                "user_id": _opt_str(item, "UserId"),
-                "path": _opt_str(item, "Path"),
+                "arn": opt_str(item, "Arn"),
+                "user_id": opt_str(item, "UserId"),
+                "path": opt_str(item, "Path"),
                 "tags": tags,
                 "classified_by": why,
                 "console_password": password,
@@ -496,7 +438,7 @@ def transform_users(
                       subject_key=ukey, resource_key=akey, privilege=acc.privilege, scopes=standing.policies)
         return [acc, grant]
 
-    _each(batch, users, "user", "UserName", one)
+    _each(batch, users, "user", one, _label_for("UserName"))
     return batch
 
 
@@ -530,9 +472,9 @@ def transform_access_keys(
             by_user.setdefault(k["UserName"], []).append(k)
 
     def one(item: dict[str, Any]) -> list[Record]:
-        key_id = _str(item, "AccessKeyId")
-        user = _str(item, "UserName")
-        status = _str(item, "Status")
+        key_id = req_str(item, "AccessKeyId")
+        user = req_str(item, "UserName")
+        status = req_str(item, "Status")
         if status not in ("Active", "Inactive"):
             raise MalformedItem("Status is neither Active nor Inactive")
         created = _opt_time(item, "CreateDate")
@@ -545,7 +487,7 @@ def transform_access_keys(
             last_used = slot["last_used_date"]
         rotated = slot.get("last_rotated") if isinstance(slot.get("last_rotated"), datetime) else None
         known = standing.get(user)
-        service = _opt_str(last, "ServiceName")
+        service = opt_str(last, "ServiceName")
         return [Credential(
             key=access_key_key(src, key_id), source=src, inventory=inv,
             name=f"{user} access key …{key_id[-4:]}",
@@ -563,12 +505,12 @@ def transform_access_keys(
                 "user_name": user,
                 "status": status,
                 "last_used_service": None if service in (None, "N/A") else service,
-                "last_used_region": None if _opt_str(last, "Region") in (None, "N/A") else last.get("Region"),
+                "last_used_region": None if opt_str(last, "Region") in (None, "N/A") else last.get("Region"),
                 "privilege_known": known is not None,
             },
         )]
 
-    _each(batch, keys, "access key", "AccessKeyId", one)
+    _each(batch, keys, "access key", one, _label_for("AccessKeyId"))
     return batch
 
 
@@ -674,14 +616,14 @@ def transform_roles(src: str, account: str, roles: Sequence[Any], *, documents: 
     external: dict[str, dict[str, Any]] = {}  # account id -> {"privilege", "roles"}
 
     def one(item: dict[str, Any]) -> list[Record]:
-        name = _str(item, "RoleName")
-        path = _opt_str(item, "Path") or "/"
+        name = req_str(item, "RoleName")
+        path = opt_str(item, "Path") or "/"
         try:
             trust = trust_of(item.get("AssumeRolePolicyDocument"), account)
         except MalformedItem as err:
             batch.skipped.append(f"role {name!r} trust policy: {err}")
             trust = None
-        standing = principal_standing(_list(item, "AttachedManagedPolicies"), _list(item, "RolePolicyList"), documents)
+        standing = principal_standing(opt_list(item, "AttachedManagedPolicies"), opt_list(item, "RolePolicyList"), documents)
         for problem in standing.unreadable:
             batch.skipped.append(f"role {name!r} policy {problem}")
         tags = tags_of(item)
@@ -691,7 +633,7 @@ def transform_roles(src: str, account: str, roles: Sequence[Any], *, documents: 
             raise MalformedItem("RoleLastUsed is not an object")
         rkey = role_key(src, name)
         level = max(standing.privilege, Privilege.READ) if standing.policies else Privilege.NONE
-        profiles = [p.get("InstanceProfileName") for p in _list(item, "InstanceProfileList") if isinstance(p, dict)]
+        profiles = [p.get("InstanceProfileName") for p in opt_list(item, "InstanceProfileList") if isinstance(p, dict)]
         role = Account(
             key=rkey, source=src, inventory=inv, name=name,
             # Service-linked roles belong to AWS services and cannot be changed: inventoried, not judged.
@@ -704,9 +646,9 @@ def transform_roles(src: str, account: str, roles: Sequence[Any], *, documents: 
             if _looks_like_email(owner) else (),  # type: ignore[union-attr]
             attributes={
                 "role_name": name,
-                "arn": _opt_str(item, "Arn"),
+                "arn": opt_str(item, "Arn"),
                 "path": path,
-                "description": _opt_str(item, "Description"),
+                "description": opt_str(item, "Description"),
                 "tags": tags,
                 "policies": list(standing.policies),
                 "unreadable_policies": list(standing.unreadable),
@@ -718,7 +660,7 @@ def transform_roles(src: str, account: str, roles: Sequence[Any], *, documents: 
                 "requires_external_id": trust.external_id if trust else None,
                 "instance_profiles": [p for p in profiles if isinstance(p, str)],
                 "max_session_duration": item.get("MaxSessionDuration"),
-                "last_used_region": _opt_str(last, "Region"),
+                "last_used_region": opt_str(last, "Region"),
             },
         )
         out: list[Record] = [role, Grant(key=grant_key(src, rkey, akey), source=src, inventory=inv,
@@ -735,7 +677,7 @@ def transform_roles(src: str, account: str, roles: Sequence[Any], *, documents: 
                              subject_key=ekey, resource_key=rkey, privilege=level, scopes=("sts:AssumeRole",)))
         return out
 
-    _each(batch, roles, "role", "RoleName", one)
+    _each(batch, roles, "role", one, _label_for("RoleName"))
     for acct, ext in sorted(external.items()):
         batch.records.append(Account(
             key=external_account_key(src, acct), source=src, inventory=inv,
@@ -1024,71 +966,28 @@ def collect(source: AwsSource, config: Config, *, hmac_key: bytes, progress: Cal
     return run.result
 
 
-class _Collector:
+class _Collector(CollectorRun):
+    vendor = "aws"
+    counted_noun = "rows"  # the credential report is counted in rows, not records
+
     def __init__(self, source: AwsSource, progress: Callable[[str], None] | None) -> None:
-        self.source = source
-        self.src = source.name
-        self.progress = progress
-        self.result = CollectResult(source=source.name)
-        self._index: dict[str, int] = {}
-        requested = set(source.inventories) if source.inventories is not None else set(INVENTORIES)
-        unknown = sorted(requested - set(INVENTORIES))
-        if unknown:
-            self._warn(f"aws {self.src}: unknown inventories ignored: {', '.join(unknown)} (known: {', '.join(INVENTORIES)})")
-        self.wanted = [s for s in INVENTORIES if s in requested]
+        super().__init__(source, progress)
+        self.source: AwsSource = source
+        self.wanted = self.requested(INVENTORIES)
         self.account = source.account_id or "*"
         self.report: dict[str, dict[str, Any]] | None = None
         self.users: list[dict[str, Any]] | None = None
         self.standing: dict[str, Standing] = {}
         self.documents: dict[str, Any] = {}
 
-    # -- bookkeeping
-
-    def _warn(self, text: str) -> None:
-        log.warning("%s", text)
-        self.result.warnings.append(text)
-
-    def _tell(self, msg: str) -> None:
-        if self.progress:
-            try:
-                self.progress(msg)
-            except Exception as err:  # noqa: BLE001 - a display problem must not stop the sweep
-                log.debug("progress callback failed: %s", type(err).__name__)
+    def describe(self, err: BaseException, need: str) -> str:
+        """``need`` is the AWS service the read called (``iam``, ``sts``)."""
+        return describe_error(err, service=need, attempts=self.source.max_retries + 1, timeout=self.source.timeout)
 
     def inv(self, short: str) -> str:
         return inventory_name(self.src, self.account, short)
 
-    def gap(self, short: str, reason: str) -> None:
-        inventory = self.inv(short)
-        log.warning("aws %s: not read: %s", inventory, reason)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=False, reason=reason))
-        self._tell(f"{inventory}: not read - {reason}")
-
-    def ok(self, short: str, batch: Batch, count: int | None = None) -> None:
-        inventory = self.inv(short)
-        for why in batch.skipped:
-            log.warning("aws %s: skipped malformed item: %s", inventory, why)
-            self.result.warnings.append(f"aws {inventory}: skipped malformed item: {why}")
-        for rec in batch.records:
-            if rec.key not in self._index:  # the account resource comes with users and with roles
-                self._index[rec.key] = len(self.result.records)
-                self.result.records.append(rec)
-        n = len(batch.records) if count is None else count
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=True, count=n))
-        log.info("aws %s: %d records", inventory, n)
-        self._tell(f"{inventory}: {n} " + ("rows" if count is not None else "records")
-                   + (f", {len(batch.skipped)} malformed skipped" if batch.skipped else ""))
-
-    def read(self, short: str, fn: Callable[[], Batch | tuple[Batch, int]], *, service: str = "iam") -> bool:
-        """One inventory's get+transform; any failure becomes a gap with a clear reason."""
-        try:
-            out = fn()
-        except Exception as err:  # noqa: BLE001 - one listing's failure must not stop the others
-            self.gap(short, describe_error(err, service=service, attempts=self.source.max_retries + 1, timeout=self.source.timeout))
-            return False
-        batch, count = out if isinstance(out, tuple) else (out, None)
-        self.ok(short, batch, count)
-        return True
+    inventory_of = inv
 
     # -- the run
 
@@ -1114,13 +1013,13 @@ class _Collector:
         page = source.page_size
         for short in self.wanted:
             if short == "credential_report":
-                self.read(short, lambda: self._credential_report(iam))
+                self.read(short, "iam", lambda: self._credential_report(iam))
             elif short == "users":
-                self.read(short, lambda: self._users(iam, page))
+                self.read(short, "iam", lambda: self._users(iam, page))
             elif short == "access_keys":
-                self.read(short, lambda: self._access_keys(iam, page))
+                self.read(short, "iam", lambda: self._access_keys(iam, page))
             elif short == "roles":
-                self.read(short, lambda: transform_roles(self.src, self.account, get_role_details(iam, page, self.documents),
+                self.read(short, "iam", lambda: transform_roles(self.src, self.account, get_role_details(iam, page, self.documents),
                                                          documents=self.documents))
 
     def _credential_report(self, iam: Any) -> tuple[Batch, int]:
