@@ -30,30 +30,25 @@ annotations`` (its annotations must be real objects, not strings).
 """
 
 import base64
-import fnmatch
 import hashlib
 import json
-import logging
 import re
-import threading
 import time
-import traceback
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 from urllib.parse import quote
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .emulator import Emulator, half, json_response, request_entry, request_fault
 from .estate import Estate, Fault, Timestamp, _build, _Ctx, _join, _show, parse_time
 
-log = logging.getLogger("sandbox.jira")
-
 URL_SUFFIX = ""  # the jira client takes the site root; the admin API lives beside it
+JSON_TYPE = "application/json;charset=UTF-8"
 
 CLOUD_VERSION = "1001.0.0-SNAPSHOT"
 SERVER_VERSION = "9.12.15"
@@ -808,20 +803,17 @@ class Ctx:
         return f"{self.base}/rest/api/{self.version}"
 
 
-class JiraEmulator:
+class JiraEmulator(Emulator):
     """The Jira (+ Atlassian admin) WSGI app. ``state`` is the live estate; ``issues`` what clients did to it."""
 
     vendor = "jira"
     url_suffix = URL_SUFFIX
+    credential_word = "credential"
+    control_content_type = JSON_TYPE
 
     def __init__(self, estate: Estate, *, reload: Optional[Callable[[], Estate]] = None):
-        self._reload = reload
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._request_log: list[dict[str, Any]] = []
-        self._fault_hits: dict[tuple[str, int], int] = {}
+        super().__init__(estate, reload=reload)
         self._started = time.monotonic()
-        self.estate = estate
         self.jira: JiraEstate = estate.vendors.get("jira") or JiraEstate()
         v = "/rest/api/<version>"
         self.url_map = Map(
@@ -858,7 +850,7 @@ class JiraEmulator:
         )
 
     # ------------------------------------------------------------------------------------
-    # Public Python API
+    # Public Python API (the request log, reset and stop are ``Emulator``'s)
 
     @property
     def state(self) -> JiraEstate:
@@ -881,62 +873,22 @@ class JiraEmulator:
         """The emulator's clock: the estate's ``now`` plus the time since the emulator started."""
         return self.estate.now + timedelta(seconds=time.monotonic() - self._started)
 
-    @property
-    def request_log(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._request_log]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._request_log.clear()
-
-    @contextmanager
-    def mutate(self) -> Iterator[JiraEstate]:
-        """Hold the lock while changing ``state`` so no request sees half a change."""
-        with self._lock:
-            yield self.jira
-
     def set_estate(self, estate: Estate) -> None:
         with self._lock:
-            self.estate = estate
+            super().set_estate(estate)
             self.jira = estate.vendors.get("jira") or JiraEstate()
-            self._fault_hits.clear()
-            self._request_log.clear()
             self._started = time.monotonic()
 
-    def reset(self) -> None:
-        if self._reload is None:
-            raise RuntimeError("this emulator was built without a reload function")
-        self.set_estate(self._reload())
-
-    def stop(self) -> None:
-        self._stopping.set()
-
     # ------------------------------------------------------------------------------------
-    # WSGI plumbing
+    # Serving a call
 
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        request = Request(environ)
-        try:
-            response = self._handle(request)
-        except Exception:  # pragma: no cover - a bug in the emulator, surfaced loudly
-            log.error("jira emulator crashed on %s %s\n%s", request.method, request.path, traceback.format_exc())
-            response = _json({"errorMessages": ["Internal server error"], "errors": {}}, 500)
-        return response(environ, start_response)
+    def _crash_response(self) -> Response:
+        return json_response({"errorMessages": ["Internal server error"], "errors": {}}, 500, content_type=JSON_TYPE)
 
-    def _handle(self, request: Request) -> Response:
-        if request.path.startswith("/_emu/"):
-            return self._control(request)
-        ctx = Ctx(request=request, base=request.host_url.rstrip("/"), path=request.path)
-        ctx.admin = request.path.startswith(("/admin/", "/users/"))
-        status, fault_kind = 500, None
-        started = time.monotonic()
-        try:
-            response, fault_kind = self._serve(ctx)
-            status = response.status_code
-            return response
-        finally:
-            self._log_request(ctx, status, fault_kind, time.monotonic() - started)
+    def _begin(self, request: Request, path: str) -> Ctx:
+        ctx = Ctx(request=request, base=request.host_url.rstrip("/"), path=path)
+        ctx.admin = path.startswith(("/admin/", "/users/"))
+        return ctx
 
     def _serve(self, ctx: Ctx) -> tuple[Response, Optional[str]]:
         try:
@@ -946,8 +898,7 @@ class JiraEmulator:
         fault = self._pick_fault(ctx)
         if fault is not None and fault.fault in ("too_many_requests", "server_error"):
             return self._fault_response(ctx, fault), fault.fault
-        if fault is not None and fault.fault == "timeout":
-            self._stopping.wait(fault.seconds)
+        self._stall(fault)
         try:
             endpoint, args = self.url_map.bind(ctx.request.host).match(ctx.path, method=ctx.request.method)
             version = args.pop("version", None)
@@ -972,9 +923,8 @@ class JiraEmulator:
             return Response(b"", status=204, headers=headers), None
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         if fault is not None and fault.fault == "malformed_json":
-            return Response(payload[: max(1, len(payload) // 2)], status=status, headers=headers,
-                            content_type="application/json;charset=UTF-8"), "malformed_json"
-        return Response(payload, status=status, headers=headers, content_type="application/json;charset=UTF-8"), None
+            return Response(half(payload), status=status, headers=headers, content_type=JSON_TYPE), "malformed_json"
+        return Response(payload, status=status, headers=headers, content_type=JSON_TYPE), None
 
     def _headers(self, ctx: Ctx) -> dict[str, str]:
         headers = {"X-AREQUESTID": hashlib.md5(f"{time.monotonic_ns()}".encode()).hexdigest()[:12],
@@ -995,43 +945,16 @@ class JiraEmulator:
             body = {"errorMessages": [err.message] if err.message else [], "errors": err.errors}
             if err.status == 401:
                 headers["WWW-Authenticate"] = 'Basic realm="protected-area"'
-        return Response(json.dumps(body), status=err.status, headers=headers, content_type="application/json;charset=UTF-8")
+        return Response(json.dumps(body), status=err.status, headers=headers, content_type=JSON_TYPE)
 
     # ------------------------------------------------------------------------------------
-    # Control plane and request log
-
-    def _control(self, request: Request) -> Response:
-        if request.path == "/_emu/requests" and request.method in ("GET", "DELETE"):
-            if request.method == "DELETE":
-                self.clear_request_log()
-                return Response(b"", status=204)
-            return _json(self.request_log, 200)
-        if request.path == "/_emu/reset" and request.method == "POST":
-            try:
-                self.reset()
-            except Exception as e:  # an edited estate file may now be invalid: say so
-                return _json({"message": f"reset failed: {e}"}, 500)
-            return _json({"ok": True}, 200)
-        return _json({"message": "Not Found"}, 404)
+    # Request log
 
     def _log_request(self, ctx: Ctx, status: int, fault: Optional[str], elapsed: float) -> None:
         p = ctx.principal
-        query = ctx.request.query_string.decode("latin-1")
-        entry = {
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "method": ctx.request.method,
-            "path": ctx.path + (f"?{query}" if query else ""),
-            "token": p.credential[-4:] if p else None,
-            "auth": p.kind if p else None,
-            "api": "admin" if ctx.admin else "jira",
-            "status": status,
-            "fault": fault,
-        }
-        with self._lock:
-            self._request_log.append(entry)
-        # Only the credential's last 4 characters, never a body.
-        log.info("%s %s -> %s%s (credential …%s, %.0f ms)", entry["method"], entry["path"], status,
-                 f" [fault {fault}]" if fault else "", entry["token"] or "none", elapsed * 1000)
+        entry = request_entry(ctx.request, ctx.path, p.credential if p else None, status, fault,
+                              auth=p.kind if p else None, api="admin" if ctx.admin else "jira")
+        self._record(entry, elapsed=elapsed)
 
     # ------------------------------------------------------------------------------------
     # Authentication and faults
@@ -1080,21 +1003,9 @@ class JiraEmulator:
 
     def _pick_fault(self, ctx: Ctx) -> Optional[Fault]:
         p = ctx.principal
-        if p is None or not p.faults:
+        if p is None:
             return None
-        with self._lock:
-            for index, fault in enumerate(p.faults):
-                if fault.method and fault.method != ctx.request.method:
-                    continue
-                if not fnmatch.fnmatchcase(ctx.path, fault.path):
-                    continue
-                key = (p.credential, index)
-                seen = self._fault_hits.get(key, 0)
-                self._fault_hits[key] = seen + 1
-                if seen < fault.after or (fault.times is not None and seen - fault.after >= fault.times):
-                    continue
-                return fault
-        return None
+        return self._select_fault(p.credential, p.faults, request_fault(ctx.request.method, ctx.path))
 
     def _fault_response(self, ctx: Ctx, fault: Fault) -> Response:
         if fault.fault == "too_many_requests":
@@ -2151,10 +2062,6 @@ class _Evaluator:
 def build(estate: Estate, *, reload: Callable[[], Estate], **options: Any) -> JiraEmulator:
     """The sandbox's entry point (``sandbox.server``): one emulator for the estate's ``jira:`` section."""
     return JiraEmulator(estate, reload=reload)
-
-
-def _json(body: Any, status: int) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json;charset=UTF-8")
 
 
 def _json_body(ctx: Ctx) -> dict[str, Any]:
