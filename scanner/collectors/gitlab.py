@@ -27,12 +27,11 @@ the source's ``max_retries``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import urllib.parse
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import gitlab
@@ -40,20 +39,37 @@ import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError, GitlabParsingError
 
 from detectors.secrets.exposures import exposures_in_variable
+from scanner.collectors.common import (
+    AUTHORITY_LISTED,
+    AUTHORITY_SPECIFIC,
+    Batch,
+    CollectorRun,
+    MalformedItem,
+    MalformedResponse,
+    each,
+    grant_key,
+    label_by,
+    opt_bool,
+    opt_dict,
+    opt_list,
+    opt_str,
+    opt_time,
+    req_int,
+    req_str,
+    str_list,
+)
 from scanner.config import Config, ConfigError, GitLabSource, read_secret
 from scanner.records import (
     Account,
     CollectResult,
     Credential,
     Grant,
-    InventoryStatus,
     Ownership,
     Privilege,
     Record,
     Resource,
     Status,
     keyed_hash,
-    utc,
 )
 
 log = logging.getLogger("nhiscan.collectors.gitlab")
@@ -121,139 +137,16 @@ def token_key(src: str, token_id: int) -> str:
     return f"{src}:access_token:{token_id}"
 
 
-def grant_key(src: str, subject_key: str, resource_key: str) -> str:
-    return f"{src}:grant:{subject_key}->{resource_key}"
-
-
 def host_of(base_url: str) -> str:
     return urllib.parse.urlsplit(base_url).netloc or base_url
 
 
-# --- payload checking ------------------------------------------------------------------------
+# --- payload checking (shared readers in scanner.collectors.common) -------------------------
 
-
-class MalformedItem(Exception):
-    """One item of a listing lacks the shape GitLab documents. Its text names the field, never a value."""
-
-
-class MalformedResponse(Exception):
-    """A whole response is not what the endpoint documents (not a JSON list of objects)."""
-
-
-@dataclass
-class Batch:
-    """What a transform returns: the records, why any item was skipped, and which records are
-    stand-ins (``weak``) that must not replace a fuller record of the same key."""
-
-    records: list[Record] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    weak: set[str] = field(default_factory=set)
-
-    def extend(self, other: "Batch") -> None:
-        self.records.extend(other.records)
-        self.skipped.extend(other.skipped)
-        self.weak |= other.weak
-
-
-def _each(batch: Batch, items: Iterable[Any], what: str, build: Callable[[dict[str, Any]], list[Record]]) -> None:
-    """Transform each item; a malformed one is noted in ``batch.skipped`` and the rest kept."""
-    for index, item in enumerate(items):
-        try:
-            if not isinstance(item, dict):
-                raise MalformedItem(f"is a JSON {type(item).__name__}, not an object")
-            batch.records.extend(build(item))
-        except MalformedItem as err:
-            batch.skipped.append(f"{what} #{index}{_label(item)}: {err}")
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            # An unexpected shape deeper in the item. Only the error type: its text could quote a value.
-            batch.skipped.append(f"{what} #{index}{_label(item)}: unexpected shape ({type(err).__name__})")
-
-
-def _label(item: Any) -> str:
-    """A short, non-secret identification of an item for warnings (never a variable's value)."""
-    if not isinstance(item, dict):
-        return ""
-    for k in ("id", "username", "key", "name", "title", "full_path"):
-        v = item.get(k)
-        if isinstance(v, int) and not isinstance(v, bool):
-            return f" ({k}={v})"
-        if isinstance(v, str):
-            return f" ({k}={v[:80]!r})"
-    return ""
-
-
-def _int(item: dict[str, Any], key: str) -> int:
-    v = item.get(key)
-    if v is None:
-        raise MalformedItem(f"missing {key}")
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not an integer")
-    return v
-
-
-def _str(item: dict[str, Any], key: str) -> str:
-    v = item.get(key)
-    if v is None or v == "":
-        raise MalformedItem(f"missing {key}")
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_str(item: dict[str, Any], key: str) -> str | None:
-    v = item.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a string")
-    return v
-
-
-def _opt_bool(item: dict[str, Any], key: str, default: bool | None = None) -> bool | None:
-    v = item.get(key)
-    if v is None:
-        return default
-    if not isinstance(v, bool):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a boolean")
-    return v
-
-
-def _opt_time(item: dict[str, Any], key: str) -> datetime | None:
-    """An ISO 8601 timestamp or date (GitLab sends ``expires_at`` of tokens as ``YYYY-MM-DD``)."""
-    v = item.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a timestamp string")
-    try:
-        return utc(datetime.fromisoformat(v))
-    except ValueError:
-        raise MalformedItem(f"{key} is not an ISO 8601 timestamp") from None
-
-
-def _opt_dict(item: dict[str, Any], key: str) -> dict[str, Any]:
-    v = item.get(key)
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not an object")
-    return v
-
-
-def _opt_list(item: dict[str, Any], key: str) -> list[Any]:
-    v = item.get(key)
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise MalformedItem(f"{key} is a {type(v).__name__}, not a list")
-    return v
-
-
-def _str_list(item: dict[str, Any], key: str) -> list[str]:
-    values = _opt_list(item, key)
-    if not all(isinstance(v, str) for v in values):
-        raise MalformedItem(f"{key} holds non-string entries")
-    return values
+# An item in a warning is named by its id (shown bare), username, key, name, title or path;
+# never by a variable's value.
+_label = label_by("id", "username", "key", "name", "title", "full_path", ints="plain", empty=True)
+_each = functools.partial(each, label=_label)
 
 
 # --- privilege normalisation -------------------------------------------------------------------
@@ -310,9 +203,9 @@ def deploy_token_privilege(scopes: Iterable[str]) -> Privilege:
 
 
 def _token_status(item: dict[str, Any]) -> Status:
-    if _opt_bool(item, "revoked", False):
+    if opt_bool(item, "revoked", False):
         return Status.REVOKED
-    if _opt_bool(item, "active", True) is False:
+    if opt_bool(item, "active", True) is False:
         return Status.EXPIRED
     return Status.ACTIVE
 
@@ -345,12 +238,12 @@ def transform_groups(src: str, items: Sequence[Any], *, inventory: str, instance
     top_parent = instance
 
     def one(item: dict[str, Any]) -> list[Record]:
-        full_path = _str(item, "full_path")
-        _int(item, "id")
+        full_path = req_str(item, "full_path")
+        req_int(item, "id")
         parent = group_key(src, full_path.rsplit("/", 1)[0]) if "/" in full_path else top_parent
         return [Resource(key=group_key(src, full_path), source=src, inventory=inventory, name=full_path,
-                         url=_opt_str(item, "web_url"), resource_type="group", parent_key=parent,
-                         visibility=_opt_str(item, "visibility"))]
+                         url=opt_str(item, "web_url"), resource_type="group", parent_key=parent,
+                         visibility=opt_str(item, "visibility"))]
 
     _each(batch, items, "group", one)
     return batch
@@ -361,15 +254,15 @@ def transform_projects(src: str, items: Sequence[Any], *, inventory: str) -> Bat
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        path = _str(item, "path_with_namespace")
-        _int(item, "id")
-        namespace = _opt_dict(item, "namespace")
-        ns_path = _opt_str(namespace, "full_path") or path.rsplit("/", 1)[0]
-        ns_kind = _opt_str(namespace, "kind") or "group"
+        path = req_str(item, "path_with_namespace")
+        req_int(item, "id")
+        namespace = opt_dict(item, "namespace")
+        ns_path = opt_str(namespace, "full_path") or path.rsplit("/", 1)[0]
+        ns_kind = opt_str(namespace, "kind") or "group"
         return [Resource(key=project_key(src, path), source=src, inventory=inventory, name=path,
-                         url=_opt_str(item, "web_url"), resource_type="project",
+                         url=opt_str(item, "web_url"), resource_type="project",
                          parent_key=group_key(src, ns_path) if ns_kind == "group" else None,
-                         visibility=_opt_str(item, "visibility"))]
+                         visibility=opt_str(item, "visibility"))]
 
     _each(batch, items, "project", one)
     return batch
@@ -385,37 +278,37 @@ def transform_users(src: str, items: Sequence[Any], *, inventory: str, service_a
     sa_ids = set(service_account_ids)
 
     def one(item: dict[str, Any]) -> list[Record]:
-        uid = _int(item, "id")
-        username = _str(item, "username")
-        bot = _opt_bool(item, "bot", False)
-        is_admin = _opt_bool(item, "is_admin", False)
-        state = _opt_str(item, "state") or "active"
+        uid = req_int(item, "id")
+        username = req_str(item, "username")
+        bot = opt_bool(item, "bot", False)
+        is_admin = opt_bool(item, "is_admin", False)
+        state = opt_str(item, "state") or "active"
         if not bot:
             account_type = "user"
         elif uid in sa_ids or username.startswith("service_account"):
             account_type = "service_account"
         else:
             account_type = "bot"
-        creator = _opt_dict(item, "created_by")
+        creator = opt_dict(item, "created_by")
         owners: tuple[Ownership, ...] = ()
         if bot and creator:
-            owners = (Ownership(ref=user_key(src, _int(creator, "id")), evidence="user created_by (GitLab API)",
+            owners = (Ownership(ref=user_key(src, req_int(creator, "id")), evidence="user created_by (GitLab API)",
                                 confidence=0.8, role="creator"),)
-        last_active = _opt_time(item, "last_activity_on") or _opt_time(item, "current_sign_in_at") or _opt_time(item, "last_sign_in_at")
-        email = _opt_str(item, "email")
+        last_active = opt_time(item, "last_activity_on") or opt_time(item, "current_sign_in_at") or opt_time(item, "last_sign_in_at")
+        email = opt_str(item, "email")
         return [Account(
-            key=user_key(src, uid), source=src, inventory=inventory, name=_opt_str(item, "name") or username,
-            url=_opt_str(item, "web_url"), account_type=account_type, is_human=not bot, login=username,
+            key=user_key(src, uid), source=src, inventory=inventory, name=opt_str(item, "name") or username,
+            url=opt_str(item, "web_url"), account_type=account_type, is_human=not bot, login=username,
             email=email if not bot else _owner_email(email),
             status=Status.ACTIVE if state == "active" else Status.SUSPENDED,
-            created_at=_opt_time(item, "created_at"), last_active_at=last_active,
-            role="admin" if is_admin else ("external" if _opt_bool(item, "external", False) else "user"),
+            created_at=opt_time(item, "created_at"), last_active_at=last_active,
+            role="admin" if is_admin else ("external" if opt_bool(item, "external", False) else "user"),
             privilege=Privilege.ADMIN if is_admin else Privilege.READ,
-            mfa_enabled=_opt_bool(item, "two_factor_enabled"),
+            mfa_enabled=opt_bool(item, "two_factor_enabled"),
             owners=owners,
             attributes={"id": uid, "username": username, "state": state, "is_admin": is_admin,
                         "bot_kind": _bot_kind(username) if bot else None,
-                        "external": _opt_bool(item, "external"), "created_by": _opt_str(creator, "username") if creator else None},
+                        "external": opt_bool(item, "external"), "created_by": opt_str(creator, "username") if creator else None},
         )]
 
     _each(batch, items, "user", one)
@@ -427,11 +320,11 @@ def transform_service_accounts(src: str, items: Sequence[Any], *, inventory: str
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        uid = _int(item, "id")
-        username = _str(item, "username")
+        uid = req_int(item, "id")
+        username = req_str(item, "username")
         return [Account(
-            key=user_key(src, uid), source=src, inventory=inventory, name=_opt_str(item, "name") or username,
-            account_type="service_account", is_human=False, login=username, email=_owner_email(_opt_str(item, "email")),
+            key=user_key(src, uid), source=src, inventory=inventory, name=opt_str(item, "name") or username,
+            account_type="service_account", is_human=False, login=username, email=_owner_email(opt_str(item, "email")),
             privilege=Privilege.READ, attributes={"id": uid, "username": username, "group": group},
         )]
 
@@ -451,9 +344,9 @@ def transform_access_tokens(src: str, items: Sequence[Any], *, inventory: str, u
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        tid = _int(item, "id")
-        uid = _int(item, "user_id")
-        scopes = tuple(_str_list(item, "scopes"))
+        tid = req_int(item, "id")
+        uid = req_int(item, "user_id")
+        scopes = tuple(str_list(item, "scopes"))
         holder = users.get(uid) if isinstance(users.get(uid), dict) else None
         holder_bot = bool(holder and holder.get("bot") is True)
         username = holder.get("username") if holder and isinstance(holder.get("username"), str) else None
@@ -467,16 +360,16 @@ def transform_access_tokens(src: str, items: Sequence[Any], *, inventory: str, u
         owners: tuple[Ownership, ...] = ()
         if kind != "impersonation" and not holder_bot:
             owners = (Ownership(ref=ukey, evidence=f"{kind.replace('_', ' ')} token user_id (GitLab API)", confidence=1.0, role="owner"),)
-        name = _opt_str(item, "name") or f"token {tid}"
+        name = opt_str(item, "name") or f"token {tid}"
         return [Credential(
             key=token_key(src, tid), source=src, inventory=inventory, name=name,
             credential_type="access_token", account_key=ukey,
-            created_at=_opt_time(item, "created_at"), last_used_at=_opt_time(item, "last_used_at"),
-            expires_at=_opt_time(item, "expires_at"), scopes=scopes,
+            created_at=opt_time(item, "created_at"), last_used_at=opt_time(item, "last_used_at"),
+            expires_at=opt_time(item, "expires_at"), scopes=scopes,
             privilege=personal_token_privilege(scopes, holder_is_admin=bool(holder and holder.get("is_admin") is True)),
             status=status, owners=owners,
             attributes={"token_id": tid, "token_kind": token_kind, "user_id": uid, "username": username,
-                        "impersonation": kind == "impersonation", "description": _opt_str(item, "description")},
+                        "impersonation": kind == "impersonation", "description": opt_str(item, "description")},
         )]
 
     _each(batch, items, f"{kind.replace('_', ' ')} token", one)
@@ -491,23 +384,23 @@ def transform_resource_access_tokens(src: str, items: Sequence[Any], *, inventor
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        tid = _int(item, "id")
-        uid = _int(item, "user_id")
-        level = _int(item, "access_level")
-        scopes = tuple(_str_list(item, "scopes"))
+        tid = req_int(item, "id")
+        uid = req_int(item, "user_id")
+        level = req_int(item, "access_level")
+        scopes = tuple(str_list(item, "scopes"))
         role = ACCESS_LEVEL_NAMES.get(level, str(level))
-        name = _opt_str(item, "name") or f"{resource_type} access token {tid}"
+        name = opt_str(item, "name") or f"{resource_type} access token {tid}"
         status = _token_status(item)
         level_priv = resource_token_privilege(level, scopes)
         tkey, ukey = token_key(src, tid), user_key(src, uid)
-        created, last_used = _opt_time(item, "created_at"), _opt_time(item, "last_used_at")
+        created, last_used = opt_time(item, "created_at"), opt_time(item, "last_used_at")
         cred = Credential(
             key=tkey, source=src, inventory=inventory, name=name, credential_type="access_token", account_key=ukey,
-            created_at=created, last_used_at=last_used, expires_at=_opt_time(item, "expires_at"),
+            created_at=created, last_used_at=last_used, expires_at=opt_time(item, "expires_at"),
             scopes=scopes, privilege=level_priv, status=status,
             attributes={"token_id": tid, "token_kind": f"{resource_type}_access_token", "user_id": uid,
                         "access_level": level, "role": role, "resource": resource_path,
-                        "description": _opt_str(item, "description")},
+                        "description": opt_str(item, "description")},
         )
         bot = Account(
             key=ukey, source=src, inventory=inventory, name=name, account_type="bot", is_human=False,
@@ -537,20 +430,20 @@ def transform_deploy_tokens(src: str, items: Sequence[Any], *, inventory: str, r
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        did = _int(item, "id")
-        scopes = tuple(_str_list(item, "scopes"))
-        name = _opt_str(item, "name") or f"deploy token {did}"
+        did = req_int(item, "id")
+        scopes = tuple(str_list(item, "scopes"))
+        name = opt_str(item, "name") or f"deploy token {did}"
         level = deploy_token_privilege(scopes)
         status = Status.ACTIVE
-        if _opt_bool(item, "revoked", False):
+        if opt_bool(item, "revoked", False):
             status = Status.REVOKED
-        elif _opt_bool(item, "expired", False):
+        elif opt_bool(item, "expired", False):
             status = Status.EXPIRED
         ckey = f"{src}:deploy_token:{did}"
         records: list[Record] = [Credential(
             key=ckey, source=src, inventory=inventory, name=name, credential_type="deploy_token",
-            expires_at=_opt_time(item, "expires_at"), usage_tracked=False, scopes=scopes, privilege=level, status=status,
-            attributes={"id": did, "username": _opt_str(item, "username"), "where": where},
+            expires_at=opt_time(item, "expires_at"), usage_tracked=False, scopes=scopes, privilege=level, status=status,
+            attributes={"id": did, "username": opt_str(item, "username"), "where": where},
         )]
         if resource_key is not None:
             records.append(Grant(key=grant_key(src, ckey, resource_key), source=src, inventory=inventory,
@@ -574,26 +467,26 @@ def transform_deploy_keys(src: str, items: Sequence[Any], *, inventory: str, pro
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        kid = _int(item, "id")
-        title = _opt_str(item, "title") or f"deploy key {kid}"
-        fingerprint = _opt_str(item, "fingerprint_sha256")
+        kid = req_int(item, "id")
+        title = opt_str(item, "title") or f"deploy key {kid}"
+        fingerprint = opt_str(item, "fingerprint_sha256")
         placements: list[tuple[str, bool]] = []
         if project is not None:
-            placements.append((project, bool(_opt_bool(item, "can_push", False))))
+            placements.append((project, bool(opt_bool(item, "can_push", False))))
         else:
             for key, push in (("projects_with_write_access", True), ("projects_with_readonly_access", False)):
-                for p in _opt_list(item, key):
+                for p in opt_list(item, key):
                     if not isinstance(p, dict):
                         raise MalformedItem(f"{key} holds a non-object")
-                    placements.append((_str(p, "path_with_namespace"), push))
+                    placements.append((req_str(p, "path_with_namespace"), push))
         level = Privilege.WRITE if any(push for _, push in placements) else Privilege.READ
         creator = creators.get(fingerprint) if fingerprint else None
         creator_key = user_key(src, creator["id"]) if isinstance(creator, dict) and isinstance(creator.get("id"), int) else None
         ckey = f"{src}:deploy_key:{kid}"
         records: list[Record] = [Credential(
             key=ckey, source=src, inventory=inventory, name=title, credential_type="deploy_key",
-            created_at=_opt_time(item, "created_at"), last_used_at=_opt_time(item, "last_used_at"),
-            expires_at=_opt_time(item, "expires_at"), usage_tracked="last_used_at" in item,
+            created_at=opt_time(item, "created_at"), last_used_at=opt_time(item, "last_used_at"),
+            expires_at=opt_time(item, "expires_at"), usage_tracked="last_used_at" in item,
             scopes=("read_write",) if level == Privilege.WRITE else ("read_only",), privilege=level,
             created_by=creator_key,
             owners=(Ownership(ref=creator_key, evidence="deploy key user by fingerprint (GitLab API)", confidence=0.9,
@@ -623,8 +516,8 @@ def transform_variables(src: str, items: Sequence[Any], *, inventory: str, hmac_
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        key = _str(item, "key")
-        scope = _opt_str(item, "environment_scope") or "*"
+        key = req_str(item, "key")
+        scope = opt_str(item, "environment_scope") or "*"
         value = item.get("value")
         if value is not None and not isinstance(value, str):
             raise MalformedItem(f"value is a {type(value).__name__}, not a string")
@@ -634,9 +527,9 @@ def transform_variables(src: str, items: Sequence[Any], *, inventory: str, hmac_
             usage_tracked=False, privilege=Privilege.READ,
             value_hmac=keyed_hash(hmac_key, value) if value else None, preview=None,
             attributes={"level": level, "scope": where, "environment_scope": scope,
-                        "variable_type": _opt_str(item, "variable_type") or "env_var",
-                        "masked": _opt_bool(item, "masked", False), "protected": _opt_bool(item, "protected", False),
-                        "hidden": _opt_bool(item, "hidden", False), "raw": _opt_bool(item, "raw", False),
+                        "variable_type": opt_str(item, "variable_type") or "env_var",
+                        "masked": opt_bool(item, "masked", False), "protected": opt_bool(item, "protected", False),
+                        "hidden": opt_bool(item, "hidden", False), "raw": opt_bool(item, "raw", False),
                         "value_length": len(value) if isinstance(value, str) else None},
         )]
         if resource_key is not None:
@@ -645,8 +538,8 @@ def transform_variables(src: str, items: Sequence[Any], *, inventory: str, hmac_
                                  privilege=Privilege.READ, scopes=(scope,)))
         # A credential in a variable that is unmasked or unprotected is exposed (hash and preview only).
         records += exposures_in_variable(src=src, inventory=inventory, scope=where, kind="ci_variable", name=f"{key}@{scope}",
-                                         value=value, hmac_key=hmac_key, masked=_opt_bool(item, "masked", False),
-                                         protected=_opt_bool(item, "protected", False))
+                                         value=value, hmac_key=hmac_key, masked=opt_bool(item, "masked", False),
+                                         protected=opt_bool(item, "protected", False))
         return records
 
     _each(batch, items, "CI/CD variable", one)
@@ -664,34 +557,34 @@ def transform_runners(src: str, items: Sequence[Any], *, inventory: str, details
     batch = Batch()
 
     def one(item: dict[str, Any]) -> list[Record]:
-        rid = _int(item, "id")
+        rid = req_int(item, "id")
         detail = details.get(rid) if isinstance(details.get(rid), dict) else {}
-        runner_type = _opt_str(item, "runner_type")
-        paused = _opt_bool(item, "paused")
+        runner_type = opt_str(item, "runner_type")
+        paused = opt_bool(item, "paused")
         if paused is None:
-            paused = _opt_bool(item, "active", True) is False
-        name = _opt_str(item, "description") or _opt_str(item, "name") or f"runner {rid}"
+            paused = opt_bool(item, "active", True) is False
+        name = opt_str(item, "description") or opt_str(item, "name") or f"runner {rid}"
         akey = f"{src}:runner:{rid}"
         targets: list[str] = []
         if resource_key is not None:
             targets.append(resource_key)
         elif runner_type == "instance_type" and instance is not None:
             targets.append(instance)
-        for g in _opt_list(detail, "groups"):
+        for g in opt_list(detail, "groups"):
             if isinstance(g, dict) and isinstance(g.get("web_url"), str):
                 targets.append(group_key(src, urllib.parse.urlsplit(g["web_url"]).path.split("/groups/", 1)[-1]))
-        for p in _opt_list(detail, "projects"):
+        for p in opt_list(detail, "projects"):
             if isinstance(p, dict) and isinstance(p.get("path_with_namespace"), str):
                 targets.append(project_key(src, p["path_with_namespace"]))
         records: list[Record] = [Account(
             key=akey, source=src, inventory=inventory, name=name, account_type="runner", is_human=False,
-            login=_opt_str(item, "name"), status=Status.SUSPENDED if paused else Status.ACTIVE,
-            created_at=_opt_time(item, "created_at"), last_active_at=_opt_time(detail, "contacted_at"),
+            login=opt_str(item, "name"), status=Status.SUSPENDED if paused else Status.ACTIVE,
+            created_at=opt_time(item, "created_at"), last_active_at=opt_time(detail, "contacted_at"),
             privilege=Privilege.READ,
-            attributes={"id": rid, "runner_type": runner_type, "status": _opt_str(item, "status"),
-                        "online": _opt_bool(item, "online"), "paused": paused, "tag_list": _str_list(detail, "tag_list"),
-                        "access_level": _opt_str(detail, "access_level"), "version": _opt_str(detail, "version"),
-                        "locked": _opt_bool(detail, "locked"), "run_untagged": _opt_bool(detail, "run_untagged")},
+            attributes={"id": rid, "runner_type": runner_type, "status": opt_str(item, "status"),
+                        "online": opt_bool(item, "online"), "paused": paused, "tag_list": str_list(detail, "tag_list"),
+                        "access_level": opt_str(detail, "access_level"), "version": opt_str(detail, "version"),
+                        "locked": opt_bool(detail, "locked"), "run_untagged": opt_bool(detail, "run_untagged")},
         )]
         for target in dict.fromkeys(targets):
             records.append(Grant(key=grant_key(src, akey, target), source=src, inventory=inventory,
@@ -834,85 +727,28 @@ def collect(
     return run.result
 
 
-# Which listing's copy of a record wins when two listings emit the same key (a project token is
-# in the admin token list and in its project's list; a bot is in GET /users and behind its token).
-_AUTHORITY_WEAK, _AUTHORITY_LISTED, _AUTHORITY_SPECIFIC = 0, 1, 2
 
 
-class _Collector:
+class _Collector(CollectorRun):
+    vendor = "gitlab"
+    # A record two listings emit: the more specific listing's copy wins (see AUTHORITY_* in
+    # common), then the higher privilege; a weak stand-in never replaces a fuller record.
+    merge = "privilege"
+
     def __init__(self, source: GitLabSource, hmac_key: bytes, progress: Callable[[str], None] | None) -> None:
-        self.source = source
-        self.src = source.name
+        super().__init__(source, progress)
+        self.source: GitLabSource = source
         self.hmac_key = hmac_key
-        self.progress = progress
-        self.result = CollectResult(source=source.name)
         self.host = host_of(source.base_url)
         self.instance = instance_key(self.src, self.host)
-        self._index: dict[str, int] = {}
-        self._authority: dict[str, int] = {}
         self.users: dict[int, dict[str, Any]] = {}  # id -> GET /users item, when read
         self.admin = False
         self._creators: dict[str, Any] = {}
         self._sa_ids: set[int] = set()
-        requested = set(source.inventories) if source.inventories is not None else set(INVENTORY_NAMES)
-        unknown = sorted(requested - INVENTORY_NAMES)
-        if unknown:
-            self._warn(f"gitlab {self.src}: unknown inventories ignored: {', '.join(unknown)} "
-                       f"(known: {', '.join(sorted(INVENTORY_NAMES))})")
-        self.wanted = requested & INVENTORY_NAMES
+        self.wanted = set(self.requested(sorted(INVENTORY_NAMES)))
 
-    # -- bookkeeping
-
-    def _warn(self, text: str) -> None:
-        log.warning("%s", text)
-        self.result.warnings.append(text)
-
-    def _tell(self, msg: str) -> None:
-        if self.progress:
-            try:
-                self.progress(msg)
-            except Exception as err:  # noqa: BLE001 - a display problem must not stop the sweep
-                log.debug("progress callback failed: %s", type(err).__name__)
-
-    def _add(self, records: Iterable[Record], *, authority: int, weak: set[str]) -> None:
-        for rec in records:
-            rank = _AUTHORITY_WEAK if rec.key in weak else authority
-            at = self._index.get(rec.key)
-            if at is None:
-                self._index[rec.key] = len(self.result.records)
-                self._authority[rec.key] = rank
-                self.result.records.append(rec)
-                continue
-            old = self.result.records[at]
-            old_rank = self._authority[rec.key]
-            if rank > old_rank or (rank == old_rank and getattr(rec, "privilege", 0) > getattr(old, "privilege", 0)):
-                self.result.records[at] = rec
-                self._authority[rec.key] = rank
-
-    def gap(self, inventory: str, reason: str) -> None:
-        log.warning("gitlab %s: not read: %s", inventory, reason)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=False, reason=reason))
-        self._tell(f"{inventory}: not read - {reason}")
-
-    def ok(self, inventory: str, batch: Batch, authority: int = _AUTHORITY_LISTED) -> None:
-        for why in batch.skipped:
-            log.warning("gitlab %s: skipped malformed item: %s", inventory, why)
-            self.result.warnings.append(f"gitlab {inventory}: skipped malformed item: {why}")
-        self._add(batch.records, authority=authority, weak=batch.weak)
-        self.result.coverage.append(InventoryStatus(source=self.src, inventory=inventory, ok=True, count=len(batch.records)))
-        log.info("gitlab %s: %d records", inventory, len(batch.records))
-        self._tell(f"{inventory}: {len(batch.records)} records"
-                   + (f", {len(batch.skipped)} malformed skipped" if batch.skipped else ""))
-
-    def read(self, inventory: str, need: str, fn: Callable[[], Batch], *, authority: int = _AUTHORITY_LISTED) -> bool:
-        """Run one inventory's get+transform; any failure becomes a gap with a clear reason."""
-        try:
-            batch = fn()
-        except Exception as err:  # noqa: BLE001 - one listing's failure must not stop the others
-            self.gap(inventory, describe_error(err, need, self.source.timeout))
-            return False
-        self.ok(inventory, batch, authority)
-        return True
+    def describe(self, err: BaseException, need: str) -> str:
+        return describe_error(err, need, self.source.timeout)
 
     def _list(self, path: str, **params: Any) -> list[Any]:
         return listing(self.gl, path, per_page=self.source.per_page, max_retries=self.source.max_retries, **params)
@@ -990,7 +826,7 @@ class _Collector:
                 self.users = {i["id"]: i for i in items if isinstance(i, dict) and isinstance(i.get("id"), int)}
                 return transform_users(src, items, inventory=inv, service_account_ids=self._sa_ids)
 
-            if not self.read(inv, need, read_users, authority=_AUTHORITY_SPECIFIC):
+            if not self.read(inv, need, read_users, authority=AUTHORITY_SPECIFIC):
                 self.users = {}
         elif short == "personal_access_tokens":
             self.read(inv, need, lambda: transform_access_tokens(src, self._list("/personal_access_tokens"),
@@ -1008,7 +844,7 @@ class _Collector:
                 return batch
 
             # The admin token list holds impersonation tokens too, unmarked; this listing says what they are.
-            self.read(inv, need, read_impersonation, authority=_AUTHORITY_SPECIFIC)
+            self.read(inv, need, read_impersonation, authority=AUTHORITY_SPECIFIC)
         elif short == "deploy_tokens":
             self.read(inv, need, lambda: transform_deploy_tokens(src, self._list("/deploy_tokens"), inventory=inv))
         elif short == "deploy_keys":
@@ -1137,17 +973,17 @@ class _Collector:
         readers: dict[str, tuple[Callable[[], Batch], int]] = {
             "access_tokens": (lambda: transform_resource_access_tokens(
                 src, self._list(f"/groups/{gid}/access_tokens"), inventory=inv("access_tokens"),
-                resource_type="group", resource_path=path), _AUTHORITY_SPECIFIC),
+                resource_type="group", resource_path=path), AUTHORITY_SPECIFIC),
             "deploy_tokens": (lambda: transform_deploy_tokens(
                 src, self._list(f"/groups/{gid}/deploy_tokens"), inventory=inv("deploy_tokens"),
-                resource_key=rkey, where=path), _AUTHORITY_SPECIFIC),
+                resource_key=rkey, where=path), AUTHORITY_SPECIFIC),
             "variables": (lambda: transform_variables(
                 src, self._list(f"/groups/{gid}/variables"), inventory=inv("variables"), hmac_key=self.hmac_key,
-                level="group", where=path, resource_key=rkey), _AUTHORITY_LISTED),
-            "runners": (lambda: self._runners(f"/groups/{gid}/runners", "group_type", inv("runners"), rkey), _AUTHORITY_LISTED),
+                level="group", where=path, resource_key=rkey), AUTHORITY_LISTED),
+            "runners": (lambda: self._runners(f"/groups/{gid}/runners", "group_type", inv("runners"), rkey), AUTHORITY_LISTED),
         }
         if top_level:
-            readers["service_accounts"] = (lambda: self._group_service_accounts(gid, path, inv("service_accounts")), _AUTHORITY_LISTED)
+            readers["service_accounts"] = (lambda: self._group_service_accounts(gid, path, inv("service_accounts")), AUTHORITY_LISTED)
         for short in GROUP_INVENTORIES:
             if short in readers and short in self.wanted:
                 fn, authority = readers[short]
@@ -1180,15 +1016,15 @@ class _Collector:
         readers: dict[str, tuple[Callable[[], Batch], int]] = {
             "access_tokens": (lambda: transform_resource_access_tokens(
                 src, self._list(f"/projects/{pid}/access_tokens"), inventory=inv("access_tokens"),
-                resource_type="project", resource_path=path), _AUTHORITY_SPECIFIC),
+                resource_type="project", resource_path=path), AUTHORITY_SPECIFIC),
             "deploy_tokens": (lambda: transform_deploy_tokens(
                 src, self._list(f"/projects/{pid}/deploy_tokens"), inventory=inv("deploy_tokens"),
-                resource_key=rkey, where=path), _AUTHORITY_SPECIFIC),
-            "deploy_keys": (read_keys, _AUTHORITY_LISTED),
+                resource_key=rkey, where=path), AUTHORITY_SPECIFIC),
+            "deploy_keys": (read_keys, AUTHORITY_LISTED),
             "variables": (lambda: transform_variables(
                 src, self._list(f"/projects/{pid}/variables"), inventory=inv("variables"), hmac_key=self.hmac_key,
-                level="project", where=path, resource_key=rkey), _AUTHORITY_LISTED),
-            "runners": (lambda: self._runners(f"/projects/{pid}/runners", "project_type", inv("runners"), rkey), _AUTHORITY_LISTED),
+                level="project", where=path, resource_key=rkey), AUTHORITY_LISTED),
+            "runners": (lambda: self._runners(f"/projects/{pid}/runners", "project_type", inv("runners"), rkey), AUTHORITY_LISTED),
         }
         for short in PROJECT_INVENTORIES:
             if short in self.wanted:
