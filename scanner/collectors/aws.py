@@ -39,19 +39,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from scanner.collectors.common import (
-    Batch,
-    CollectorRun,
-    MalformedItem,
-    MalformedResponse,
-    each,
-    grant_key,
-    label_by,
-    opt_list,
-    opt_str,
-    opt_time,
-    req_str,
-)
+from scanner.collectors.common import (Batch, CollectorRun, MalformedItem, MalformedResponse, each, grant_key,
+                                       label_by, opt_list, opt_str, opt_time, req_str)
 from scanner.config import AwsSource, Config, ConfigError, read_secret
 from scanner.records import (
     Account,

@@ -39,18 +39,8 @@ from typing import Any, Callable, Sequence
 
 import requests
 
-from scanner.collectors.common import (
-    Batch,
-    CollectorRun,
-    MalformedItem,
-    MalformedResponse,
-    each,
-    label_by,
-    opt_dict,
-    opt_str,
-    opt_time,
-    req_str,
-)
+from scanner.collectors.common import (Batch, CollectorRun, MalformedItem, MalformedResponse, each, label_by,
+                                       opt_dict, opt_str, opt_time, req_str)
 from scanner.collectors.okta import retrying_session
 from scanner.config import Config, ConfigError, EntraSource, read_secret
 from scanner.records import (

@@ -36,23 +36,9 @@ from github.GithubObject import GithubObject, NonCompletableGithubObject
 from github.PaginatedList import PaginatedList
 
 from detectors.secrets.exposures import exposures_in_variable
-from scanner.collectors.common import (
-    Batch,
-    CollectorRun,
-    MalformedItem,
-    MalformedResponse,
-    each,
-    grant_key,
-    label_by,
-    opt_bool,
-    opt_dict,
-    opt_list,
-    opt_str,
-    opt_time,
-    req_int,
-    req_str,
-    str_list,
-)
+from scanner.collectors.common import (Batch, CollectorRun, MalformedItem, MalformedResponse, each, grant_key,
+                                       label_by, opt_bool, opt_dict, opt_list, opt_str, opt_time, req_int, req_str,
+                                       str_list)
 from scanner.config import Config, ConfigError, GitHubSource, read_secret
 from scanner.records import (
     Account,

@@ -39,25 +39,9 @@ import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError, GitlabParsingError
 
 from detectors.secrets.exposures import exposures_in_variable
-from scanner.collectors.common import (
-    AUTHORITY_LISTED,
-    AUTHORITY_SPECIFIC,
-    Batch,
-    CollectorRun,
-    MalformedItem,
-    MalformedResponse,
-    each,
-    grant_key,
-    label_by,
-    opt_bool,
-    opt_dict,
-    opt_list,
-    opt_str,
-    opt_time,
-    req_int,
-    req_str,
-    str_list,
-)
+from scanner.collectors.common import (AUTHORITY_LISTED, AUTHORITY_SPECIFIC, Batch, CollectorRun, MalformedItem,
+                                       MalformedResponse, each, grant_key, label_by, opt_bool, opt_dict, opt_list,
+                                       opt_str, opt_time, req_int, req_str, str_list)
 from scanner.config import Config, ConfigError, GitLabSource, read_secret
 from scanner.records import (
     Account,

@@ -43,20 +43,8 @@ import requests
 from jira import JIRA, JIRAError
 from jira.resilientsession import ResilientSession
 
-from scanner.collectors.common import (
-    Batch,
-    CollectorRun,
-    MalformedItem,
-    MalformedResponse,
-    each,
-    grant_key,
-    label_by,
-    opt_bool,
-    opt_dict,
-    opt_str,
-    opt_time,
-    req_str,
-)
+from scanner.collectors.common import (Batch, CollectorRun, MalformedItem, MalformedResponse, each, grant_key,
+                                       label_by, opt_bool, opt_dict, opt_str, opt_time, req_str)
 from scanner.config import Config, ConfigError, JiraContractRegister, JiraSource, read_secret
 from scanner.records import (
     Account,

@@ -36,19 +36,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from scanner.collectors.common import (
-    Batch,
-    CollectorRun,
-    MalformedItem,
-    MalformedResponse,
-    each,
-    grant_key,
-    label_by,
-    opt_dict,
-    opt_str,
-    opt_time,
-    req_str,
-)
+from scanner.collectors.common import (Batch, CollectorRun, MalformedItem, MalformedResponse, each, grant_key,
+                                       label_by, opt_dict, opt_str, opt_time, req_str)
 from scanner.config import Config, ConfigError, OktaSource, read_secret
 from scanner.records import (
     Account,

@@ -41,20 +41,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
-from scanner.collectors.common import (
-    Batch,
-    CollectorRun,
-    Fetched,
-    MalformedItem,
-    MalformedResponse,
-    each_item,
-    grant_key,
-    label_by,
-    opt_bool,
-    opt_dict,
-    opt_str,
-    req_str,
-)
+from scanner.collectors.common import (Batch, CollectorRun, Fetched, MalformedItem, MalformedResponse, each_item,
+                                       grant_key, label_by, opt_bool, opt_dict, opt_str, req_str)
 from scanner.config import Config, ConfigError, SlackSource, read_secret
 from scanner.records import (
     Account,
