@@ -36,23 +36,22 @@ import logging
 import math
 import re
 import secrets as _secrets
-import threading
 import time
-import traceback
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Literal, Optional
+from datetime import datetime
+from typing import Any, Callable, Literal, Optional
 
 from werkzeug.wrappers import Request, Response
 
+from .emulator import Emulator, half, json_response, log_time, token_suffix
 from .estate import Estate, Timestamp, _build, _Ctx, _join
 
 log = logging.getLogger("sandbox.slack")
 
 URL_SUFFIX = "/api/"
 API_PREFIX = "/api/"
+JSON_TYPE = "application/json; charset=utf-8"
 
 __all__ = ["SlackEmulator", "SlackEstate", "parse_estate", "build", "URL_SUFFIX"]
 
@@ -514,29 +513,26 @@ class Call:
     token: Optional[SlackToken] = None
     user: Optional[SlackUser] = None  # who the token acts as (a person or a bot user)
     accepted_scopes: tuple[str, ...] = ()
+    error: Optional[str] = None  # the Slack error code answered, for the request log
 
 
 # --------------------------------------------------------------------------------------------
 # The WSGI app
 
 
-class SlackEmulator:
+class SlackEmulator(Emulator):
     """The Slack WSGI app. ``state`` is the live estate; ``messages`` what was posted."""
 
     vendor = "slack"
     url_suffix = URL_SUFFIX
+    control_content_type = JSON_TYPE
 
     def __init__(self, estate: Estate, *, reload: Optional[Callable[[], Estate]] = None):
-        self._reload = reload
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._fault_hits: dict[tuple[str, int], int] = {}
+        super().__init__(estate, reload=reload)
         self._windows: dict[tuple[str, ...], deque] = {}
-        self._request_log: list[dict[str, Any]] = []
         self._ts_seq = 0
         #: Called as ``tap(method, status, body)`` for every JSON body sent (tests validate them).
         self.tap: Optional[Callable[[str, int, Any], None]] = None
-        self.estate = estate
         self._state = self._state_of(estate)
 
     @staticmethod
@@ -544,17 +540,12 @@ class SlackEmulator:
         state = estate.vendors.get("slack")
         return state if state is not None else empty_state(estate.now)
 
-    # -- public Python API -------------------------------------------------------------------
+    # -- public Python API (the request log, reset and stop are ``Emulator``'s) ----------------
 
     @property
     def state(self) -> SlackEstate:
         """The live Slack estate this emulator serves; mutate it (under :meth:`mutate`) between calls."""
         return self._state
-
-    @contextmanager
-    def mutate(self) -> Iterator[SlackEstate]:
-        with self._lock:
-            yield self._state
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -568,80 +559,43 @@ class SlackEmulator:
         with self._lock:
             self._state.messages.clear()
 
-    @property
-    def request_log(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._request_log]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._request_log.clear()
-
     def set_estate(self, estate: Estate) -> None:
         """Swap in a freshly loaded estate: faults, rate windows, log, DMs and messages start afresh."""
         with self._lock:
-            self.estate = estate
+            super().set_estate(estate)
             self._state = self._state_of(estate)
-            self._fault_hits.clear()
             self._windows.clear()
-            self._request_log.clear()
 
-    def reset(self) -> None:
-        if self._reload is None:
-            raise RuntimeError("this emulator was built without a reload function")
-        self.set_estate(self._reload())
+    # -- serving a call ----------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Wake any request sleeping in a ``timeout`` fault."""
-        self._stopping.set()
+    def _crash_response(self) -> Response:
+        return _json({"ok": False, "error": "fatal_error"}, 500)
 
-    # -- WSGI plumbing ---------------------------------------------------------------------
-
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        request = Request(environ)
-        try:
-            response = self._handle(request)
-        except Exception:  # pragma: no cover - a bug in the emulator, surfaced loudly
-            log.error("slack emulator crashed on %s %s\n%s", request.method, request.path, traceback.format_exc())
-            response = _json({"ok": False, "error": "fatal_error"}, 500)
-        return response(environ, start_response)
-
-    def _handle(self, request: Request) -> Response:
-        path = request.path
-        if path.startswith("/_emu/"):
-            return self._control(request, path)
+    def _begin(self, request: Request, path: str) -> Call | Response:
         if not path.startswith(API_PREFIX) or len(path) <= len(API_PREFIX):
             return _json({"ok": False, "error": "unknown_method", "req_method": path.lstrip("/")}, 404)
-        method = path[len(API_PREFIX):].strip("/")
-        started = time.monotonic()
-        call = Call(request=request, method=method, args={})
-        status, error, fault = 500, None, None
-        try:
-            response, error, fault = self._serve(call)
-            status = response.status_code
-            return response
-        finally:
-            self._log(call, status, error, fault, time.monotonic() - started)
+        return Call(request=request, method=path[len(API_PREFIX):].strip("/"), args={})
 
-    def _serve(self, call: Call) -> tuple[Response, Optional[str], Optional[str]]:
+    def _serve(self, call: Call) -> tuple[Response, Optional[str]]:
+        """The response and the fault injected; the Slack error code sent goes to ``call.error``."""
         try:
             call.args = _parse_args(call.request)
             self._authenticate(call)
         except SlackError as e:
-            return self._error(call, e), e.code, None
+            return self._error(call, e), None
         spec = METHODS.get(call.method)
         if spec is None:
-            return self._send(call, {"ok": False, "error": "unknown_method", "req_method": call.method}, 200), "unknown_method", None
+            call.error = "unknown_method"
+            return self._send(call, {"ok": False, "error": "unknown_method", "req_method": call.method}, 200), None
         call.accepted_scopes = spec.scopes
 
         fault = self._pick_fault(call)
         if fault is not None and fault.fault == "rate_limited":
             err = SlackError("ratelimited", status=429, headers={"Retry-After": str(fault.retry_after)})
-            return self._error(call, err), "ratelimited", "rate_limited"
+            return self._error(call, err), "rate_limited"
         if fault is not None and fault.fault == "server_error":
-            return self._error(call, SlackError("fatal_error", status=500)), "fatal_error", "server_error"
-        if fault is not None and fault.fault == "timeout":
-            self._stopping.wait(fault.seconds)
+            return self._error(call, SlackError("fatal_error", status=500)), "server_error"
+        self._stall(fault)
 
         try:
             with self._lock:
@@ -650,22 +604,21 @@ class SlackEmulator:
                 self._count(call, spec)
                 body = getattr(self, "m_" + call.method.replace(".", "_"))(call)
         except SlackError as e:
-            return self._error(call, e), e.code, None
+            return self._error(call, e), None
         if fault is not None and fault.fault == "malformed_json":
             raw = json.dumps({"ok": True, **body}).encode()
-            return Response(raw[: max(1, len(raw) // 2)], status=200, headers=self._headers(call),
-                            content_type="application/json; charset=utf-8"), None, "malformed_json"
-        return self._send(call, {"ok": True, **body}, 200), None, None
+            return Response(half(raw), status=200, headers=self._headers(call), content_type=JSON_TYPE), "malformed_json"
+        return self._send(call, {"ok": True, **body}, 200), None
 
     def _send(self, call: Call, body: dict[str, Any], status: int, headers: Optional[dict[str, str]] = None) -> Response:
         if self.tap is not None:
             self.tap(call.method, status, copy.deepcopy(body))
         out = self._headers(call)
         out.update(headers or {})
-        return Response(json.dumps(body, ensure_ascii=False), status=status, headers=out,
-                        content_type="application/json; charset=utf-8")
+        return Response(json.dumps(body, ensure_ascii=False), status=status, headers=out, content_type=JSON_TYPE)
 
     def _error(self, call: Call, err: SlackError) -> Response:
+        call.error = err.code
         return self._send(call, {"ok": False, "error": err.code, **err.extra}, err.status, err.headers)
 
     def _headers(self, call: Call) -> dict[str, str]:
@@ -675,43 +628,38 @@ class SlackEmulator:
             headers["X-Accepted-OAuth-Scopes"] = ",".join(call.accepted_scopes)
         return headers
 
-    # -- control plane ------------------------------------------------------------------------
+    # -- control plane and request log ----------------------------------------------------------
 
-    def _control(self, request: Request, path: str) -> Response:
-        if path == "/_emu/requests" and request.method == "GET":
-            return _json(self.request_log, 200)
-        if path == "/_emu/requests" and request.method == "DELETE":
-            self.clear_request_log()
-            return Response(b"", status=204)
-        if path == "/_emu/messages" and request.method == "GET":
-            return _json(self.messages, 200)
-        if path == "/_emu/messages" and request.method == "DELETE":
+    def _control_answer(self, method: str, path: str) -> tuple[int, Any]:
+        """The shared control plane, plus ``GET``/``DELETE /_emu/messages`` (what was posted)."""
+        if path == "/_emu/messages" and method == "GET":
+            return 200, self.messages
+        if path == "/_emu/messages" and method == "DELETE":
             self.clear_messages()
-            return Response(b"", status=204)
-        if path == "/_emu/reset" and request.method == "POST":
-            try:
-                self.reset()
-            except Exception as e:  # an edited estate file may now be invalid: say so
-                return _json({"ok": False, "error": f"reset failed: {e}"}, 500)
-            return _json({"ok": True}, 200)
-        return _json({"ok": False, "error": "not found"}, 404)
+            return 204, None
+        return super()._control_answer(method, path)
 
-    def _log(self, call: Call, status: int, error: Optional[str], fault: Optional[str], elapsed: float) -> None:
+    def _reset_failed_body(self, err: Exception) -> Any:
+        return {"ok": False, "error": f"reset failed: {err}"}
+
+    def _control_not_found_body(self) -> Any:
+        return {"ok": False, "error": "not found"}
+
+    def _log_request(self, call: Call, status: int, fault: Optional[str], elapsed: float) -> None:
         raw = call.token.token if call.token else _raw_token(call.request, call.args)
         entry = {
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": log_time(),
             "http_method": call.request.method,
             "method": call.method,
-            "token": raw[-4:] if raw else None,  # never more than the last 4 characters
+            "token": token_suffix(raw),  # never more than the last 4 characters
             "token_type": call.token.type if call.token else None,
             "status": status,
-            "error": error,
+            "error": call.error,
             "fault": fault,
         }
-        with self._lock:
-            self._request_log.append(entry)
+        self._append_log(entry)
         log.info("%s /api/%s -> %s %s%s (token …%s, %.0f ms)", entry["http_method"], call.method, status,
-                 error or "ok", f" [fault {fault}]" if fault else "", entry["token"] or "none", elapsed * 1000)
+                 call.error or "ok", f" [fault {fault}]" if fault else "", entry["token"] or "none", elapsed * 1000)
 
     # -- auth, scopes, limits, faults -----------------------------------------------------
 
@@ -762,22 +710,11 @@ class SlackEmulator:
         window.append(now)
 
     def _pick_fault(self, call: Call) -> Optional[SlackFault]:
+        """Slack faults match the API method (``users.*``), not an HTTP path."""
         tok = call.token
-        if tok is None or not tok.faults:
+        if tok is None:
             return None
-        with self._lock:
-            for index, fault in enumerate(tok.faults):
-                if not fnmatch.fnmatchcase(call.method, fault.method):
-                    continue
-                key = (tok.token, index)
-                seen = self._fault_hits.get(key, 0)
-                self._fault_hits[key] = seen + 1
-                if seen < fault.after:
-                    continue
-                if fault.times is not None and seen - fault.after >= fault.times:
-                    continue
-                return fault
-        return None
+        return self._select_fault(tok.token, tok.faults, lambda fault: fnmatch.fnmatchcase(call.method, fault.method))
 
     # -- JSON shapes ---------------------------------------------------------------------------
 
@@ -1272,7 +1209,7 @@ class SlackEmulator:
 
 
 def _json(body: Any, status: int) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json; charset=utf-8")
+    return json_response(body, status, content_type=JSON_TYPE)
 
 
 def _parse_args(request: Request) -> dict[str, Any]:
