@@ -26,21 +26,14 @@ The estate graph (``sandbox.estate.GitHubEstate``) is read on every request, so 
 from __future__ import annotations
 
 import base64
-import fnmatch
 import hashlib
 import json
-import logging
-import math
 import secrets as _secrets
-import threading
 import time
-import traceback
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
-from urllib.parse import urlencode
+from typing import Any, Callable
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -48,6 +41,16 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .emulator import (
+    Emulator,
+    half,
+    json_response,
+    link_header,
+    numbered_page,
+    page_url,
+    request_entry,
+    request_fault,
+)
 from .estate import (
     App,
     Estate,
@@ -62,11 +65,10 @@ from .estate import (
     parse_time,
 )
 
-log = logging.getLogger("sandbox.github")
-
 API_PREFIX = "/api/v3"
 DOCS = "https://docs.github.com/rest"
 API_VERSION = "2022-11-28"
+JSON_TYPE = "application/json; charset=utf-8"
 
 # Classic scopes imply narrower ones, as on GitHub.
 _SCOPE_IMPLIES = {
@@ -113,10 +115,6 @@ def _expand_scopes(scopes: list[str]) -> frozenset[str]:
 def _node_id(kind: str, ident: int) -> str:
     """GitHub's legacy global node id: base64 of '<len(kind):02>:<kind><id>'."""
     return base64.b64encode(f"{len(kind):02d}:{kind}{ident}".encode()).decode()
-
-
-def _suffix(token: str | None) -> str | None:
-    return None if not token else token[-4:]
 
 
 class ApiError(Exception):
@@ -175,11 +173,13 @@ class Ctx:
     accepted_permissions: str | None = None
 
 
-class GitHubEmulator:
+class GitHubEmulator(Emulator):
     """The GitHub WSGI app. ``state`` is the live estate graph; mutate it between calls."""
 
     vendor = "github"
     url_suffix = API_PREFIX
+    control_content_type = JSON_TYPE
+    control_head_is_get = True
 
     def __init__(
         self,
@@ -188,17 +188,12 @@ class GitHubEmulator:
         app_keys: dict[int | str, Any] | None = None,
         reload: Callable[[], Estate] | None = None,
     ):
-        self.estate = estate
-        self._reload = reload
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
+        super().__init__(estate, reload=reload)
         self._app_keys: dict[str, Any] = {}
         for app_id, key in (app_keys or {}).items():
             self.register_app_key(app_id, key)
         self._issued: dict[str, IssuedToken] = {}
-        self._fault_hits: dict[tuple[str, int], int] = {}
         self._rate: dict[str, list[int]] = {}  # key -> [window_reset_epoch, used]
-        self._request_log: list[dict[str, Any]] = []
         self.url_map = Map(
             [
                 Rule("/", endpoint="root"),
@@ -250,12 +245,6 @@ class GitHubEmulator:
             strict_slashes=False,
             merge_slashes=False,
         )
-        self.control_map = Map(
-            [
-                Rule("/_emu/requests", endpoint="requests", methods=["GET", "DELETE"]),
-                Rule("/_emu/reset", endpoint="reset", methods=["POST"]),
-            ]
-        )
 
     # ------------------------------------------------------------------------------------
     # Public Python API
@@ -265,34 +254,11 @@ class GitHubEmulator:
         """The live estate graph this emulator serves (a plain dataclass tree)."""
         return self.estate.github
 
-    @property
-    def request_log(self) -> list[dict[str, Any]]:
-        """A copy of the request log: method, path, token suffix (last 4 chars), status, ..."""
-        with self._lock:
-            return [dict(e) for e in self._request_log]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._request_log.clear()
-
-    @contextmanager
-    def mutate(self) -> Iterator[GitHubEstate]:
-        """Hold the emulator's lock while changing ``state`` so no request sees half a change."""
-        with self._lock:
-            yield self.state
-
     def set_estate(self, estate: Estate) -> None:
         """Swap in a freshly loaded estate (used by reset). Issued installation tokens survive."""
         with self._lock:
-            self.estate = estate
-            self._fault_hits.clear()
+            super().set_estate(estate)
             self._rate.clear()
-            self._request_log.clear()
-
-    def reset(self) -> None:
-        if self._reload is None:
-            raise RuntimeError("this emulator was built without a reload function")
-        self.set_estate(self._reload())
 
     def register_app_key(self, app_id: int | str, key: Any) -> None:
         """Register a GitHub App's key: public or private PEM (str/bytes) or a cryptography key."""
@@ -306,41 +272,19 @@ class GitHubEmulator:
                 raise KeyError(f"no app installation {installation_id}")
             return self._mint(app, installation_id, org, permissions or {}, None).token
 
-    def stop(self) -> None:
-        """Wake up any request sleeping in a ``timeout`` fault."""
-        self._stopping.set()
-
     # ------------------------------------------------------------------------------------
-    # WSGI plumbing
+    # Serving a call
 
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        request = Request(environ)
-        try:
-            response = self._handle(request)
-        except Exception:  # pragma: no cover - a bug in the emulator, surfaced loudly
-            log.error("github emulator crashed on %s %s\n%s", request.method, request.path, traceback.format_exc())
-            response = _json_response({"message": "Emulator error", "documentation_url": DOCS}, 500)
-        return response(environ, start_response)
+    def _crash_response(self) -> Response:
+        return _json_response({"message": "Emulator error", "documentation_url": DOCS}, 500)
 
-    def _handle(self, request: Request) -> Response:
-        path = request.path
-        prefix = ""
-        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
-            prefix = API_PREFIX
-            path = path[len(API_PREFIX) :] or "/"
-        if path.startswith("/_emu/"):
-            return self._control(request, path)
+    def _route_path(self, request: Request) -> str:
+        """The API path without the Enterprise Server prefix ``/api/v3`` (both forms are served)."""
+        return _split_prefix(request.path)[1]
+
+    def _begin(self, request: Request, path: str) -> Ctx:
         web = request.host_url.rstrip("/")
-        ctx = Ctx(request=request, principal=None, base=web + prefix, web=web, path=path)
-        started = time.monotonic()
-        fault_kind: str | None = None
-        status = 500
-        try:
-            response, fault_kind = self._serve(ctx)
-            status = response.status_code
-            return response
-        finally:
-            self._log_request(ctx, status, fault_kind, time.monotonic() - started)
+        return Ctx(request=request, principal=None, base=web + _split_prefix(request.path)[0], web=web, path=path)
 
     def _serve(self, ctx: Ctx) -> tuple[Response, str | None]:
         request = ctx.request
@@ -363,8 +307,7 @@ class GitHubEmulator:
         fault = self._pick_fault(ctx)
         if fault is not None and fault.fault != "timeout" and fault.fault != "malformed_json":
             return self._fault_response(ctx, fault, request_id, rate), fault.fault
-        if fault is not None and fault.fault == "timeout":
-            self._stopping.wait(fault.seconds)
+        self._stall(fault)
 
         try:
             adapter = self.url_map.bind(ctx.request.host, url_scheme=ctx.request.scheme)
@@ -391,59 +334,21 @@ class GitHubEmulator:
         etag = 'W/"' + hashlib.sha256(body).hexdigest()[:40] + '"'
         headers["ETag"] = etag
         if fault is not None and fault.fault == "malformed_json":
-            truncated = body[: max(1, len(body) // 2)]
-            return Response(truncated, status=200, headers=headers, content_type="application/json; charset=utf-8"), "malformed_json"
+            return Response(half(body), status=200, headers=headers, content_type=JSON_TYPE), "malformed_json"
         if result.status == 200 and request.method in ("GET", "HEAD") and _etag_matches(request.headers.get("If-None-Match"), etag):
             self._uncount(ctx)
             headers.update(self._count_request(ctx, count=False)[0])
             return Response(b"", status=304, headers=headers), None
-        return Response(body, status=result.status, headers=headers, content_type="application/json; charset=utf-8"), None
+        return Response(body, status=result.status, headers=headers, content_type=JSON_TYPE), None
 
     # ------------------------------------------------------------------------------------
-    # Control plane
-
-    def _control(self, request: Request, path: str) -> Response:
-        try:
-            endpoint, _ = self.control_map.bind(request.host).match(path, method=request.method)
-        except (NotFound, MethodNotAllowed):
-            return _json_response({"message": "Not Found"}, 404)
-        if endpoint == "requests":
-            if request.method == "DELETE":
-                self.clear_request_log()
-                return Response(b"", status=204)
-            return _json_response(self.request_log, 200)
-        if endpoint == "reset":
-            try:
-                self.reset()
-            except Exception as e:  # an edited estate file may now be invalid: say so
-                return _json_response({"message": f"reset failed: {e}"}, 500)
-            return _json_response({"ok": True}, 200)
-        return _json_response({"message": "Not Found"}, 404)  # pragma: no cover
+    # Request log
 
     def _log_request(self, ctx: Ctx, status: int, fault: str | None, elapsed: float) -> None:
         p = ctx.principal
-        query = ctx.request.query_string.decode("latin-1")
-        entry = {
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "method": ctx.request.method,
-            "path": ctx.path + (f"?{query}" if query else ""),
-            "token": _suffix(p.token if p else _raw_credential(ctx.request)),
-            "auth": p.kind if p else None,
-            "status": status,
-            "fault": fault,
-        }
-        with self._lock:
-            self._request_log.append(entry)
-        # Never log token values or bodies: only the last 4 characters of the credential.
-        log.info(
-            "%s %s -> %s%s (token …%s, %.0f ms)",
-            entry["method"],
-            entry["path"],
-            status,
-            f" [fault {fault}]" if fault else "",
-            entry["token"] or "none",
-            elapsed * 1000,
-        )
+        credential = p.token if p else _raw_credential(ctx.request)
+        entry = request_entry(ctx.request, ctx.path, credential, status, fault, auth=p.kind if p else None)
+        self._record(entry, elapsed=elapsed)
 
     # ------------------------------------------------------------------------------------
     # Authentication
@@ -582,21 +487,7 @@ class GitHubEmulator:
         if p is None or not p.faults:
             return None
         identity = p.token if p.kind == "pat" else f"app:{p.app.id}"  # type: ignore[union-attr]
-        with self._lock:
-            for index, fault in enumerate(p.faults):
-                if fault.method and fault.method != ctx.request.method:
-                    continue
-                if not fnmatch.fnmatchcase(ctx.path, fault.path):
-                    continue
-                key = (identity, index)
-                seen = self._fault_hits.get(key, 0)
-                self._fault_hits[key] = seen + 1
-                if seen < fault.after:
-                    continue
-                if fault.times is not None and seen - fault.after >= fault.times:
-                    continue
-                return fault
-        return None
+        return self._select_fault(identity, p.faults, request_fault(ctx.request.method, ctx.path))
 
     def _fault_response(self, ctx: Ctx, fault: Fault, request_id: str, rate: dict[str, str]) -> Response:
         headers = self._common_headers(ctx, request_id, rate)
@@ -619,7 +510,7 @@ class GitHubEmulator:
         else:  # server_error
             body = {"message": "Server Error"}
             status = 500
-        return Response(json.dumps(body), status=status, headers=headers, content_type="application/json; charset=utf-8")
+        return Response(json.dumps(body), status=status, headers=headers, content_type=JSON_TYPE)
 
     def _common_headers(self, ctx: Ctx, request_id: str, rate: dict[str, str]) -> dict[str, str]:
         headers = {
@@ -654,7 +545,7 @@ class GitHubEmulator:
         if err.status == 401:
             headers.pop("X-OAuth-Scopes", None)
         return Response(
-            json.dumps(body), status=err.status, headers=headers, content_type="application/json; charset=utf-8"
+            json.dumps(body), status=err.status, headers=headers, content_type=JSON_TYPE
         )
 
     # ------------------------------------------------------------------------------------
@@ -791,34 +682,26 @@ class GitHubEmulator:
 
     def _page(self, ctx: Ctx, items: list, *, wrap: str | None = None, extra: dict | None = None) -> Result:
         args = ctx.request.args
-        per_page = _int_arg(args.get("per_page"), 30)
-        if per_page < 1:
-            per_page = 30
-        per_page = min(per_page, 100)
-        page = max(1, _int_arg(args.get("page"), 1))
-        total = len(items)
-        last = max(1, math.ceil(total / per_page))
-        chunk = items[(page - 1) * per_page : page * per_page]
+        window = numbered_page(args, len(items), default_size=30)
+        page, last = window.page, window.last
+        # GitHub repeats ``per_page`` in its links only when the request gave one.
+        sized = [("per_page", str(window.per_page))] if "per_page" in args else []
 
-        def link(p: int) -> str:
-            pairs = [(k, v) for k, v in args.items(multi=True) if k not in ("page", "per_page")]
-            if "per_page" in args:
-                pairs.append(("per_page", str(per_page)))
-            pairs.append(("page", str(p)))
-            return f"{ctx.base}{ctx.path}?{urlencode(pairs)}"
+        def at(p: int) -> str:
+            return page_url(ctx.base + ctx.path, args, *sized, ("page", str(p)))
 
         links = []
         if page > 1:
-            links.append(f'<{link(min(page - 1, last))}>; rel="prev"')
+            links.append((at(window.prev), "prev"))
         if page < last:
-            links.append(f'<{link(page + 1)}>; rel="next"')
-            links.append(f'<{link(last)}>; rel="last"')
+            links += [(at(page + 1), "next"), (at(last), "last")]
         if page > 1:
-            links.append(f'<{link(1)}>; rel="first"')
-        headers = {"Link": ", ".join(links)} if links else {}
+            links.append((at(1), "first"))
+        headers = {"Link": link_header(links)} if links else {}
+        chunk = window.chunk(items)
         if wrap is None:
             return Result(chunk, headers=headers)
-        body: dict[str, Any] = {"total_count": total, wrap: chunk}
+        body: dict[str, Any] = {"total_count": window.total, wrap: chunk}
         body.update(extra or {})
         return Result(body, headers=headers)
 
@@ -1829,7 +1712,14 @@ class GitHubEmulator:
 
 
 def _json_response(body: Any, status: int) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json; charset=utf-8")
+    return json_response(body, status, content_type=JSON_TYPE)
+
+
+def _split_prefix(path: str) -> tuple[str, str]:
+    """``/api/v3/orgs/acme`` -> (``/api/v3``, ``/orgs/acme``); a root path has no prefix."""
+    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        return API_PREFIX, path[len(API_PREFIX) :] or "/"
+    return "", path
 
 
 def _raw_credential(request: Request) -> str | None:
@@ -1864,15 +1754,6 @@ def _etag_matches(header: str | None, etag: str) -> bool:
         if candidate == "*" or candidate.removeprefix("W/") == want:
             return True
     return False
-
-
-def _int_arg(value: str | None, default: int) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        return default
 
 
 def _permission_flags(perm: str) -> dict[str, bool]:
