@@ -50,9 +50,9 @@ import uuid
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Literal, Optional
 
+from .emulator import Emulator, log_time, status_line, token_suffix
 from .estate import Estate, _build
 
 log = logging.getLogger("sandbox.aws")
@@ -292,10 +292,6 @@ def _access_key_of(environ: dict[str, Any]) -> str | None:
     return auth.split(marker, 1)[1].split("/", 1)[0] or None
 
 
-def _suffix(value: str | None) -> str | None:
-    return value[-4:] if value else None
-
-
 class _WithholdBodies(logging.Filter):
     """botocore's DEBUG lines carry request and response bodies: while seeding those hold the
     secret access keys moto generates, a login password and assumed-role credentials."""
@@ -322,22 +318,19 @@ _ACTIVE_LOCK = threading.Lock()
 _ACTIVE: "AwsEmulator | None" = None  # the one emulator whose estate is in moto right now
 
 
-class AwsEmulator:
+class AwsEmulator(Emulator):
     """The AWS WSGI app: moto behind a layer that seeds, pages, injects faults and logs."""
 
     vendor = "aws"
+    credential_word = "key"
     url_suffix = URL_SUFFIX
 
     def __init__(self, estate: Estate, *, reload: Callable[[], Estate] | None = None):
-        self.estate = estate
-        self._reload = reload
-        self._lock = threading.RLock()
+        super().__init__(estate, reload=reload)
         self._moto: Any = None
         self.root_url: str | None = None
         self._keys: dict[tuple[str, int], tuple[str, str]] = {}  # (user, index) -> (id, secret)
         self._key_owner: dict[str, tuple[str, int]] = {}  # access key id -> (user, index)
-        self._fault_hits: dict[tuple[str, int], int] = {}
-        self._request_log: list[dict[str, Any]] = []
         self._seed_lock = threading.Lock()
         self._seeded = False
         self._seeding = False  # faults are not injected into the seeding's own calls
@@ -391,29 +384,12 @@ class AwsEmulator:
             client.meta.events.register("before-sign", to_account)
         return client
 
-    @property
-    def request_log(self) -> list[dict[str, Any]]:
-        """Requests served since seeding: time, action, access key (last 4 chars), status, fault."""
-        with self._lock:
-            return [dict(e) for e in self._request_log]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._request_log.clear()
-
     def set_estate(self, estate: Estate) -> None:
         """Swap in a freshly loaded estate (used by reset) and seed moto again when running."""
-        with self._lock:
-            self.estate = estate
-            self._fault_hits.clear()
+        super().set_estate(estate)
         if self.root_url is not None:
             self._seed()
         self.clear_request_log()
-
-    def reset(self) -> None:
-        if self._reload is None:
-            raise RuntimeError("this emulator was built without a reload function")
-        self.set_estate(self._reload())
 
     def on_started(self, root_url: str) -> None:
         """Called by the sandbox once the server listens: seed the estate through the API."""
@@ -502,6 +478,8 @@ class AwsEmulator:
         return self._moto
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
+        # moto's app is WSGI all the way down: this layer stays raw WSGI too (no werkzeug Request),
+        # so the request body reaches moto untouched.
         try:
             status, headers, body, entry = self._handle(environ)
         except Exception:  # pragma: no cover - a bug in the emulator, surfaced loudly
@@ -510,10 +488,7 @@ class AwsEmulator:
                 _error_xml("ServiceFailure", "Emulator error", "Receiver", str(uuid.uuid4())), None
         if entry is not None:
             entry["status"] = int(status.split()[0])
-            with self._lock:
-                self._request_log.append(entry)
-            log.info("%s %s -> %s%s (key …%s)", entry["method"], entry["action"] or entry["path"], entry["status"],
-                     f" [fault {entry['fault']}]" if entry["fault"] else "", entry["key"] or "none")
+            self._record(entry, what=entry["action"] or entry["path"], credential_field="key")
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
         start_response(status, headers)
         return [body]
@@ -526,11 +501,11 @@ class AwsEmulator:
         action = (params.get("Action") or [None])[0]
         key_id = _access_key_of(environ)
         entry = {
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": log_time(),
             "method": environ.get("REQUEST_METHOD"),
             "path": path,
             "action": action,
-            "key": _suffix(key_id),
+            "key": token_suffix(key_id),
             "status": None,
             "fault": None,
         }
@@ -648,33 +623,14 @@ class AwsEmulator:
                 key = self.state.user(user).access_keys[index]
             except (KeyError, IndexError):
                 return None
-            for n, fault in enumerate(key.faults):
-                if not fnmatch.fnmatchcase(action, fault.action):
-                    continue
-                hits = self._fault_hits.get((key_id, n), 0)
-                self._fault_hits[(key_id, n)] = hits + 1
-                if hits < fault.after:
-                    continue
-                if fault.times is not None and hits - fault.after >= fault.times:
-                    continue
-                return fault
-        return None
+            # IAM faults match the API action (``Get*Policy``), not an HTTP path.
+            return self._select_fault(key_id, key.faults, lambda fault: fnmatch.fnmatchcase(action, fault.action))
 
     def _control(self, environ: dict, path: str) -> tuple[str, list[tuple[str, str]], bytes]:
-        method = environ.get("REQUEST_METHOD")
-        js = [("Content-Type", "application/json")]
-        if path == "/_emu/requests" and method == "GET":
-            return "200 OK", js, json.dumps(self.request_log).encode()
-        if path == "/_emu/requests" and method == "DELETE":
-            self.clear_request_log()
-            return "204 No Content", [], b""
-        if path == "/_emu/reset" and method == "POST":
-            try:
-                self.reset()
-            except Exception as e:  # an edited estate file may now be invalid: say so
-                return "500 Internal Server Error", js, json.dumps({"message": f"reset failed: {e}"}).encode()
-            return "200 OK", js, b'{"ok": true}'
-        return "404 Not Found", js, b'{"message": "Not Found"}'
+        status, body = self._control_answer(environ.get("REQUEST_METHOD", ""), path)
+        if body is None:
+            return status_line(status), [], b""
+        return status_line(status), [("Content-Type", "application/json")], json.dumps(body).encode()
 
 
 def _set_managed_policies(on: bool) -> None:
