@@ -33,7 +33,6 @@ import secrets as _secrets
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import Any, Callable, Optional
 
 from werkzeug.wrappers import Request, Response
 
+from .emulator import Emulator, log_time
 from .estate import Estate, Timestamp, _build
 
 log = logging.getLogger("sandbox.git")
@@ -182,51 +182,35 @@ def materialize(repo: GitRepo, root: str, now: datetime) -> str:
 # The WSGI app
 
 
-class GitEmulator:
-    """Serves the estate's repositories through ``git http-backend``."""
+class GitEmulator(Emulator):
+    """Serves the estate's repositories through ``git http-backend``.
+
+    It shares the ``Emulator`` lifecycle and request log, but not its request pipeline: git has
+    no control plane, faults or JSON, and every request, repository or not, is logged.
+    """
 
     vendor = "git"
     url_suffix = URL_SUFFIX
 
     def __init__(self, estate: Estate, *, reload: Callable[[], Estate] | None = None):
-        self._reload = reload
-        self._lock = threading.RLock()
-        self._request_log: list[dict[str, Any]] = []
+        super().__init__(estate, reload=reload)
         self.root = tempfile.mkdtemp(prefix="sandbox-git-")
         self.set_estate(estate)
 
-    # -- public Python API ------------------------------------------------------------------
+    # -- public Python API (the request log and reset are ``Emulator``'s) -----------------------
 
     @property
     def state(self) -> GitEstate:
-        state = self.estate.vendors.get("git")
-        if state is None:
-            state = self.estate.vendors["git"] = GitEstate()
-        return state
-
-    @property
-    def request_log(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._request_log]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._request_log.clear()
+        return self._section(GitEstate)
 
     def set_estate(self, estate: Estate) -> None:
         """(Re)build every repository from the estate: what a reset does."""
         with self._lock:
-            self.estate = estate
-            self._request_log.clear()
+            super().set_estate(estate)
             for entry in os.listdir(self.root):
                 shutil.rmtree(os.path.join(self.root, entry), ignore_errors=True)
             for repo in self.state.repos:
                 materialize(repo, self.root, estate.now)
-
-    def reset(self) -> None:
-        if self._reload is None:
-            raise RuntimeError("this emulator was built without a reload function")
-        self.set_estate(self._reload())
 
     def stop(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -264,12 +248,11 @@ class GitEmulator:
         except Exception:  # pragma: no cover - a bug in the emulator, surfaced loudly
             log.error("git emulator crashed on %s %s\n%s", request.method, request.path, traceback.format_exc())
             response = Response("internal error\n", 500, content_type="text/plain")
-        with self._lock:
-            self._request_log.append({
-                "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "method": request.method,
-                "path": request.path, "status": response.status_code,
-                "token": token_hint, "ms": round((time.monotonic() - started) * 1000, 1),
-            })
+        self._append_log({
+            "time": log_time(), "method": request.method,
+            "path": request.path, "status": response.status_code,
+            "token": token_hint, "ms": round((time.monotonic() - started) * 1000, 1),
+        })
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> tuple[Response, Optional[str]]:
