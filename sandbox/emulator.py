@@ -35,12 +35,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
-from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, TypeVar
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from .estate import Estate
+if TYPE_CHECKING:  # estate.py builds its GitHub fault spec on RequestFault: no import cycle at runtime
+    from .estate import Estate
 
 F = TypeVar("F")
 
@@ -208,7 +209,7 @@ class Emulator:
     #: Whether ``HEAD /_emu/requests`` is answered like ``GET`` (GitHub's control plane always has).
     control_head_is_get = False
 
-    def __init__(self, estate: Estate, *, reload: Optional[Callable[[], Estate]] = None):
+    def __init__(self, estate: "Estate", *, reload: Optional[Callable[[], "Estate"]] = None):
         self.estate = estate
         self._reload = reload
         # One re-entrant lock guards the estate, the counters and the log: handlers hold it while
@@ -248,7 +249,7 @@ class Emulator:
         with self._lock:
             yield self.state
 
-    def set_estate(self, estate: Estate) -> None:
+    def set_estate(self, estate: "Estate") -> None:
         """Swap in a freshly loaded estate (what a reset does): fault counters and the log start afresh.
 
         Subclasses that keep more per-estate state clear it too, holding the lock.

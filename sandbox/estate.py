@@ -34,6 +34,8 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
+from .emulator import RequestFault
+
 __all__ = [
     "EstateError",
     "Estate",
@@ -189,16 +191,10 @@ APP_PERMISSIONS = frozenset(
 
 
 @dataclass
-class Fault:
+class Fault(RequestFault):
     """One injected failure for one token (or one app's installation tokens)."""
 
-    path: str
     fault: FaultKind
-    times: Optional[int] = None
-    retry_after: int = 1
-    seconds: float = 5.0
-    after: int = 0
-    method: Optional[str] = None
 
 
 @dataclass
