@@ -623,7 +623,8 @@ def secret_exposed(ctx: RuleContext) -> Iterator[dict[str, Any]]:
             continue
         generic = exp.secret_type in GENERIC_SECRET_TYPES
         severity = ctx.params["generic_severity"] if generic else None
-        why = f"A {exp.secret_type} ({exp.preview}) is in {exp.location}."
+        article = "An" if exp.secret_type[:1].upper() in "AEIOU" else "A"
+        why = f"{article} {exp.secret_type} ({exp.preview}) is in {exp.location}."
         evidence = [f"location: {exp.location}", f"type: {exp.secret_type}", f"preview: {exp.preview}"]
         live = getattr(exp, "live", None)
         if live is True:

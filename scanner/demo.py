@@ -175,9 +175,31 @@ def _aws_table(sandbox, workdir: Path) -> str | None:
                           "secret_access_key_file": ("aws-secret-access-key.txt", secret)})
 
 
+def _git_repos_table(sandbox, workdir: Path) -> str | None:
+    """Every repository the git emulator serves, scanned over HTTP with the first token."""
+    state = sandbox.estate.vendors.get("git")
+    if state is None or not state.tokens or not state.repos:
+        return None
+    return _source_table(workdir, "git_repos", {"name": "git", "base_url": sandbox.url("git"), "repos": [r.path for r in state.repos],
+                                                "state_dir": "git-state"},
+                         {"token_file": ("git-token.txt", state.tokens[0].token)})
+
+
+def _jira_tickets_table(sandbox, workdir: Path) -> str | None:
+    """The Jira site's tickets, outside the remediation and legal projects, scanned for pasted credentials."""
+    state = sandbox.estate.vendors.get("jira")
+    token = next((t for t in state.api_tokens if t.token), None) if state else None
+    if token is None:
+        return None
+    return _source_table(workdir, "jira_tickets", {"name": "tickets", "base_url": sandbox.url("jira"),
+                                                   "user": token.user.email if state.cloud else token.user.name,
+                                                   "jql": "project not in (SEC, LEGAL)", "state_dir": "ticket-state"},
+                         {"token_file": ("jira-token.txt", token.token)})
+
+
 VENDOR_TABLES = {
     "gitlab": _gitlab_table, "slack": _slack_table, "jira": _jira_table, "okta": _okta_table,
-    "entra": _entra_table, "aws": _aws_table,
+    "entra": _entra_table, "aws": _aws_table, "git": _git_repos_table, "jira_tickets": _jira_tickets_table,
 }
 
 
@@ -203,11 +225,12 @@ def prepare(sandbox, workdir: Path, app_private_pem: bytes | None, *, vendors: s
     say(f"sandbox GitHub API on {sandbox.github_url}")
     tables = [_github_table(sandbox, workdir, app_private_pem)]
     for name, table in VENDOR_TABLES.items():
-        if name not in estate.vendors or (vendors is not None and name not in vendors):
+        vendor = "jira" if name == "jira_tickets" else name  # the ticket scanner reads the Jira site
+        if vendor not in estate.vendors or (vendors is not None and name not in vendors):
             continue
         text = table(sandbox, workdir)
         if text:
-            say(f"sandbox {name} on {sandbox.url(name)}")
+            say(f"sandbox {name} on {sandbox.url(vendor)}")
             tables.append(text)
     identity = "\n".join(f"[identity.logins.{source}]\n" + "\n".join(f"{_toml_value(login)} = {_toml_value(email)}" for login, email in m.items())
                          for source, m in (hints.get("identity_logins") or {}).items())
