@@ -25,6 +25,9 @@ from scanner.store import Store
 from scanner.sweep import run_sweep
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+# Secret values planted in the demo estate (variables, git history, a ticket comment): found as
+# exposures, they must never reach a Slack message or a Jira ticket.
+PLANTED = ["AKIAQ3EGDEMOPLANTED7X", "demoPlantedValue", "glpat-DEMOplantedValue", "ghp_DemoLeakedLegacyDeployToken", "demoPastedInTicket"]
 
 # The installed console script, as users run it (``python -m`` would put the working
 # directory, which holds a reports/ folder, first on sys.path).
@@ -160,6 +163,13 @@ def test_three_sweeps_with_changes_alert_the_right_people_once(env):
     new_tickets = now_tickets.keys() - created.keys()
     assert {label for k in new_tickets for label in now_tickets[k].labels if label.startswith("nhi-")} == {f"nhi-{fp}" for fp in critical_alerting(third)}
     assert any("stark" in now_tickets[k].summary.lower() for k in new_tickets)
+
+    # Leaks were found and alerted, but no message or ticket carries a secret value.
+    assert any(f["rule_id"] == "secret-exposed" for f in first.findings)
+    outputs = [t for _, t in slack_messages(sb)] + [i.summary + (i.description or "") + "".join(c.body for c in i.comments)
+                                                  for i in tickets(sb).values()]
+    for value in PLANTED:
+        assert not any(value in text for text in outputs), f"{value[:8]}... reached Slack or Jira"
 
     # --- sweep 4: the same state again: nothing twice ----------------------------------------
     count, keys_before = len(slack_messages(sb)), set(now_tickets)
