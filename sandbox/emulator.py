@@ -38,6 +38,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, TypeVar
 from urllib.parse import urlencode
 
+from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:  # estate.py builds its GitHub fault spec on RequestFault: no import cycle at runtime
@@ -67,8 +68,8 @@ def request_entry(request: Request, path: str, credential: Optional[str], status
                   **extra: Any) -> dict[str, Any]:
     """The request log entry of a REST call: time, method, path with query, token suffix, ``extra``, status, fault.
 
-    No body and no query value is ever cut out of the path: the APIs emulated this way take
-    credentials in headers only.
+    The query string is kept as sent (these APIs take credentials in headers, never in the query);
+    a body never is.
     """
     query = request.query_string.decode("latin-1")
     return {
@@ -114,24 +115,30 @@ def request_fault(method: str, path: str) -> Callable[[Any], bool]:
     return matches
 
 
-def stalls(fault: Any) -> bool:
-    """A ``timeout`` fault: the request is held for ``fault.seconds`` and then served normally."""
-    return fault is not None and fault.fault == "timeout"
-
-
 def half(payload: bytes) -> bytes:
     """The first half of a response body (at least one byte): what a ``malformed_json`` fault sends."""
     return payload[: max(1, len(payload) // 2)]
 
 
 # --------------------------------------------------------------------------------------------
-# JSON and pagination helpers
+# Responses and pagination
 
 
 def json_response(body: Any, status: int = 200, headers: Optional[dict[str, str]] = None, *,
                   content_type: str = "application/json") -> Response:
     """A JSON response; each vendor passes the exact ``Content-Type`` its API sends."""
     return Response(json.dumps(body), status=status, headers=headers or {}, content_type=content_type)
+
+
+def route_map(rules: list[Rule]) -> Map:
+    """The werkzeug routes of a vendor API: ``/users/`` matches ``/users`` as on the real APIs, and
+    a doubled slash is never answered with a redirect (werkzeug's default), which clients don't expect."""
+    return Map(rules, strict_slashes=False, merge_slashes=False)
+
+
+def status_line(status: int) -> str:
+    """A raw WSGI status line with the standard reason phrase (``204 No Content``)."""
+    return f"{status} {HTTPStatus(status).phrase}"
 
 
 def int_arg(value: Optional[str], default: int) -> int:
@@ -397,11 +404,7 @@ class Emulator:
         return None
 
     def _stall(self, fault: Any) -> None:
-        """Serve a ``timeout`` fault: hold the request until its time is up or the sandbox stops."""
-        if stalls(fault):
+        """Serve a ``timeout`` fault: hold the request for ``fault.seconds`` (or until the sandbox
+        stops), so the client's own timeout fires; then it is answered normally."""
+        if fault is not None and fault.fault == "timeout":
             self._stopping.wait(fault.seconds)
-
-
-def status_line(status: int) -> str:
-    """A WSGI status line with the standard reason phrase (``204 No Content``)."""
-    return f"{status} {HTTPStatus(status).phrase}"

@@ -36,10 +36,10 @@ from typing import Any, Callable, Literal, Optional
 from urllib.parse import parse_qsl, urlencode
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from .emulator import Emulator, RequestFault, half, request_entry, request_fault
+from .emulator import Emulator, RequestFault, half, request_entry, request_fault, route_map
 from .estate import Estate, Timestamp, _build
 
 URL_SUFFIX = ""
@@ -356,7 +356,7 @@ class EntraEmulator(Emulator):
     def __init__(self, estate: Estate, *, reload: Callable[[], Estate] | None = None):
         super().__init__(estate, reload=reload)
         self._issued: dict[str, _Issued] = {}
-        self.url_map = Map(
+        self.url_map = route_map(
             [
                 Rule("/<tenant>/oauth2/v2.0/token", endpoint="token", methods=["POST"]),
                 Rule("/v1.0/applications", endpoint="list_applications"),
@@ -366,9 +366,7 @@ class EntraEmulator(Emulator):
                 Rule("/v1.0/servicePrincipals/<object_id>/appRoleAssignments", endpoint="list_app_role_assignments"),
                 Rule("/v1.0/users", endpoint="list_users"),
                 Rule("/beta/reports/servicePrincipalSignInActivities", endpoint="list_sign_in_activities"),
-            ],
-            strict_slashes=False,
-            merge_slashes=False,
+            ]
         )
 
     # -- public Python API (the rest is ``Emulator``'s) ---------------------------------------

@@ -38,7 +38,7 @@ from typing import Any, Callable
 import jwt
 from cryptography.hazmat.primitives import serialization
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from .emulator import (
@@ -50,6 +50,7 @@ from .emulator import (
     page_url,
     request_entry,
     request_fault,
+    route_map,
 )
 from .estate import (
     App,
@@ -194,7 +195,7 @@ class GitHubEmulator(Emulator):
             self.register_app_key(app_id, key)
         self._issued: dict[str, IssuedToken] = {}
         self._rate: dict[str, list[int]] = {}  # key -> [window_reset_epoch, used]
-        self.url_map = Map(
+        self.url_map = route_map(
             [
                 Rule("/", endpoint="root"),
                 Rule("/user", endpoint="get_authenticated_user"),
@@ -241,9 +242,7 @@ class GitHubEmulator(Emulator):
                 ),
                 Rule("/installation/repositories", endpoint="list_installation_repos"),
                 Rule("/rate_limit", endpoint="get_rate_limit"),
-            ],
-            strict_slashes=False,
-            merge_slashes=False,
+            ]
         )
 
     # ------------------------------------------------------------------------------------

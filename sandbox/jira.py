@@ -41,10 +41,10 @@ from typing import Any, Callable, Literal, Optional
 from urllib.parse import quote
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from .emulator import Emulator, half, json_response, request_entry, request_fault
+from .emulator import Emulator, half, json_response, request_entry, request_fault, route_map
 from .estate import Estate, Fault, Timestamp, _build, _Ctx, _join, _show, parse_time
 
 URL_SUFFIX = ""  # the jira client takes the site root; the admin API lives beside it
@@ -816,7 +816,7 @@ class JiraEmulator(Emulator):
         self._started = time.monotonic()
         self.jira: JiraEstate = estate.vendors.get("jira") or JiraEstate()
         v = "/rest/api/<version>"
-        self.url_map = Map(
+        self.url_map = route_map(
             [
                 Rule(f"{v}/serverInfo", endpoint="server_info"),
                 Rule(f"{v}/myself", endpoint="myself"),
@@ -844,9 +844,7 @@ class JiraEmulator(Emulator):
                 Rule("/admin/api-access/v1/orgs/<org_id>/api-tokens", endpoint="admin_api_tokens"),
                 Rule("/admin/api-access/v1/orgs/<org_id>/service-accounts", endpoint="admin_service_accounts"),
                 Rule("/users/<account_id>/manage/api-tokens", endpoint="admin_user_api_tokens"),
-            ],
-            strict_slashes=False,
-            merge_slashes=False,
+            ]
         )
 
     # ------------------------------------------------------------------------------------

@@ -36,10 +36,10 @@ from urllib.parse import urlencode
 
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from .emulator import Emulator, RequestFault, half, link, request_entry, request_fault
+from .emulator import Emulator, RequestFault, half, link, request_entry, request_fault, route_map
 from .estate import Estate, Timestamp, _build
 
 URL_SUFFIX = ""
@@ -336,7 +336,7 @@ class OktaEmulator(Emulator):
     def __init__(self, estate: Estate, *, reload: Callable[[], Estate] | None = None):
         super().__init__(estate, reload=reload)
         self._buckets: dict[tuple[str, str], list[int]] = {}  # (token id, endpoint) -> [reset epoch, used]
-        self.url_map = Map(
+        self.url_map = route_map(
             [
                 Rule("/api/v1/users", endpoint="list_users"),
                 Rule("/api/v1/users/<user_id>", endpoint="get_user"),
@@ -348,9 +348,7 @@ class OktaEmulator(Emulator):
                 Rule("/api/v1/apps/<app_id>/grants", endpoint="list_scope_grants"),
                 Rule("/oauth2/v1/clients/<client_id>/roles", endpoint="list_client_roles"),
                 Rule("/api/v1/api-tokens", endpoint="list_api_tokens"),
-            ],
-            strict_slashes=False,
-            merge_slashes=False,
+            ]
         )
 
     # -- public Python API (the rest is ``Emulator``'s) ---------------------------------------
