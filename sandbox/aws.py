@@ -318,7 +318,7 @@ _ACTIVE_LOCK = threading.Lock()
 _ACTIVE: "AwsEmulator | None" = None  # the one emulator whose estate is in moto right now
 
 
-class AwsEmulator(Emulator):
+class AwsEmulator(Emulator[Optional[AwsEstate]]):
     """The AWS WSGI app: moto behind a layer that seeds, pages, injects faults and logs."""
 
     vendor = "aws"

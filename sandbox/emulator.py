@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Optional, Sequence, TypeVar
 from urllib.parse import urlencode
 
 from werkzeug.routing import Map, Rule
@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # estate.py builds its GitHub fault spec on RequestFault: no 
     from .estate import Estate
 
 F = TypeVar("F")
+S = TypeVar("S")  # a vendor's estate section (``OktaEstate``, ...)
 
 #: The control plane's routes, under every emulator's server root.
 CONTROL_PREFIX = "/_emu/"
@@ -198,7 +199,7 @@ def link_header(links: Sequence[tuple[str, str]]) -> str:
 # The base class
 
 
-class Emulator:
+class Emulator(Generic[S]):
     """The common part of a vendor emulator (a WSGI app); subclasses supply the vendor.
 
     ``state`` is the vendor's live estate section: tests change it (under :meth:`mutate`) and the
@@ -230,10 +231,10 @@ class Emulator:
     # -- public Python API -----------------------------------------------------------------
 
     @property
-    def state(self) -> Any:
+    def state(self) -> S:
         raise NotImplementedError
 
-    def _section(self, empty: Callable[[], Any]) -> Any:
+    def _section(self, empty: Callable[[], S]) -> S:
         """This vendor's section of the estate; an empty one is created (and kept) when absent."""
         section = self.estate.vendors.get(self.vendor)
         if section is None:
@@ -251,7 +252,7 @@ class Emulator:
             self._request_log.clear()
 
     @contextmanager
-    def mutate(self) -> Iterator[Any]:
+    def mutate(self) -> Iterator[S]:
         """Hold the emulator's lock while changing ``state`` so no request sees half a change."""
         with self._lock:
             yield self.state

@@ -344,7 +344,7 @@ class _Call:
     token: Optional[str] = None
 
 
-class EntraEmulator(Emulator):
+class EntraEmulator(Emulator[EntraEstate]):
     """The Entra WSGI app. ``state`` is the live ``EntraEstate``; mutate it between calls.
 
     A reset keeps the tokens already issued: they stay valid while their app exists.

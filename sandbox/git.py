@@ -182,7 +182,7 @@ def materialize(repo: GitRepo, root: str, now: datetime) -> str:
 # The WSGI app
 
 
-class GitEmulator(Emulator):
+class GitEmulator(Emulator[GitEstate]):
     """Serves the estate's repositories through ``git http-backend``.
 
     It shares the ``Emulator`` lifecycle and request log, but not its request pipeline: git has

@@ -174,7 +174,7 @@ class Ctx:
     accepted_permissions: str | None = None
 
 
-class GitHubEmulator(Emulator):
+class GitHubEmulator(Emulator[GitHubEstate]):
     """The GitHub WSGI app. ``state`` is the live estate graph; mutate it between calls."""
 
     vendor = "github"

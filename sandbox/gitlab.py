@@ -871,7 +871,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
-class GitLabEmulator(Emulator):
+class GitLabEmulator(Emulator[GitLabEstate]):
     """The GitLab WSGI app. ``state`` is the live ``gitlab:`` section; mutate it between calls."""
 
     vendor = "gitlab"

@@ -803,7 +803,7 @@ class Ctx:
         return f"{self.base}/rest/api/{self.version}"
 
 
-class JiraEmulator(Emulator):
+class JiraEmulator(Emulator[JiraEstate]):
     """The Jira (+ Atlassian admin) WSGI app. ``state`` is the live estate; ``issues`` what clients did to it."""
 
     vendor = "jira"

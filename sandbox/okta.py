@@ -327,7 +327,7 @@ class _Call:
     endpoint: Optional[str] = None
 
 
-class OktaEmulator(Emulator):
+class OktaEmulator(Emulator[OktaEstate]):
     """The Okta WSGI app. ``state`` is the live ``OktaEstate``; mutate it between calls."""
 
     vendor = "okta"

@@ -520,7 +520,7 @@ class Call:
 # The WSGI app
 
 
-class SlackEmulator(Emulator):
+class SlackEmulator(Emulator[SlackEstate]):
     """The Slack WSGI app. ``state`` is the live estate; ``messages`` what was posted."""
 
     vendor = "slack"
