@@ -55,6 +55,16 @@ def _file_collector(name: str, inventory: str, load: Callable[[], tuple[list, li
     return result
 
 
+# Imported in one thread before the collector pool starts: collectors import each other and the
+# secret engine lazily (the ticket scanner uses the Jira collector; GitHub, GitLab, git and tickets
+# all load detectors.secrets), and the same module imported by several threads at once can
+# deadlock (Python raises _DeadlockError in one of them, and that source fails).
+SHARED_LAZY_IMPORTS = (
+    "detectors.secrets", "detectors.secrets.exposures", "detectors.secrets.liveness",
+    "scanner.collectors.jira", "scanner.collectors.git_repos",
+)
+
+
 def collector_jobs(config: Config, hmac_key: bytes, now: datetime, progress: Progress | None) -> dict[str, Callable[[], CollectResult]]:
     """One zero-argument job per configured source."""
     from scanner import registers
@@ -66,9 +76,13 @@ def collector_jobs(config: Config, hmac_key: bytes, now: datetime, progress: Pro
     if config.people:
         path_p = config.path(config.people.file)
         jobs["hr"] = lambda: _file_collector("hr", "hr:people", lambda: registers.load_people(path_p))
+    if config.sources.all():
+        for name in SHARED_LAZY_IMPORTS:
+            importlib.import_module(name)
     for kind, src in config.sources.all():
-        def run(kind=kind, src=src) -> CollectResult:
-            collector = importlib.import_module(f"scanner.collectors.{kind}")
+        collector = importlib.import_module(f"scanner.collectors.{kind}")
+
+        def run(collector=collector, src=src) -> CollectResult:
             cb = (lambda msg: progress(src.name, msg)) if progress else None
             return collector.collect(src, config, hmac_key=hmac_key, progress=cb)
         jobs[src.name] = run
